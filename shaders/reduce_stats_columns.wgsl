@@ -1,0 +1,62 @@
+// Stage 1 (parallel, short runs): partial statistics per column for views with small S.
+//
+// The input is viewed as [O, P, W] with W = Q*S: every row p of a block o is W contiguous
+// floats, and group (o, q) owns columns [q*S, (q+1)*S) of all P rows. That is BatchNorm and
+// InstanceNorm channels-last (S = 1: one column per channel) and GroupNorm channels-last
+// (S = C/G). Reading along rows keeps loads coalesced where the rows-variant would stride.
+//
+// A workgroup is TX columns by TY rows. Invocation (tx, ty) Welford-accumulates column
+// tile*TX + tx over rows rowStart + ty, + TY, ... of its row chunk; the TY partials of each
+// column are then Chan-merged through workgroup memory. Samples are shifted by their group's
+// first element (row 0, column q*S).
+// Output: partials[((o * rowChunks + rc) * W) + w] = (n, mean, M2, shift). finalize_stats
+// merges, for group (o, q), the rowChunks x S partials of its columns.
+
+override TX: u32 = 64;
+override TY: u32 = 4;
+
+struct Params {
+  o: u32,
+  p: u32,
+  q: u32,
+  s: u32,
+  rowsPerChunk: u32,
+  rowChunks: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+
+var<workgroup> rowsTile: array<Moments, TX * TY>;
+
+@compute @workgroup_size(TX, TY)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_id) local: vec3<u32>,
+) {
+  let w = wid.x * TX + local.x;
+  let rc = wid.y;
+  let o = wid.z;
+  let width = params.q * params.s;
+  let inRange = w < width;
+
+  var acc = Moments(0.0, 0.0, 0.0);
+  var shift = 0.0;
+  if (inRange) {
+    let block = o * params.p * width;
+    shift = select(x[block + (w / params.s) * params.s], 0.0, SQUARE);
+    let rowEnd = min((rc + 1u) * params.rowsPerChunk, params.p);
+    for (var p = rc * params.rowsPerChunk + local.y; p < rowEnd; p += TY) {
+      acc = pushSample(acc, x[block + p * width + w], shift);
+    }
+  }
+  rowsTile[local.y * TX + local.x] = acc;
+  workgroupBarrier();
+  if (local.y == 0u && inRange) {
+    for (var r = 1u; r < TY; r++) {
+      acc = chanMerge(acc, rowsTile[r * TX + local.x]);
+    }
+    partials[(o * params.rowChunks + rc) * width + w] = vec4<f32>(acc.n, acc.mean, acc.m2, shift);
+  }
+}

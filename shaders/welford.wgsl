@@ -1,0 +1,49 @@
+// Welford / Chan statistics, shared by every reduction stage.
+//
+// A `Moments` value summarises a set of samples as (count, mean, M2) where M2 is the sum of
+// squared deviations from the mean. `welfordPush` folds one sample in; `chanMerge` folds two
+// summaries (Chan, Golub & LeVeque's parallel update). Neither ever forms E[x^2] - mean^2, so
+// no catastrophic cancellation: this is what keeps inputs like 1e4 + N(0, 1) exact to float32.
+//
+// Callers feed samples already shifted by a per-group constant (the group's first element),
+// so `mean` is a small correction to that shift and the pair (shift, mean) carries the group
+// mean to about twice float32 precision.
+
+// Set by the stage's pipeline: accumulate x^2 (RMSNorm) instead of shifted x.
+override SQUARE: bool = false;
+
+struct Moments {
+  n: f32,
+  mean: f32,
+  m2: f32,
+}
+
+fn welfordPush(a: Moments, x: f32) -> Moments {
+  let n = a.n + 1.0;
+  let delta = x - a.mean;
+  let mean = a.mean + delta / n;
+  return Moments(n, mean, a.m2 + delta * (x - mean));
+}
+
+// Mean only, for sums of squares (RMSNorm): the convex form keeps an infinite sample infinite
+// where `mean + delta / n` would turn it into inf - inf = NaN.
+fn meanPush(a: Moments, x: f32) -> Moments {
+  let n = a.n + 1.0;
+  return Moments(n, a.mean * (1.0 - 1.0 / n) + x / n, 0.0);
+}
+
+fn chanMerge(a: Moments, b: Moments) -> Moments {
+  if (b.n == 0.0) { return a; }
+  if (a.n == 0.0) { return b; }
+  let n = a.n + b.n;
+  let delta = b.mean - a.mean;
+  let fb = b.n / n;
+  // Convex form of the mean for the same reason as meanPush.
+  return Moments(n, a.mean * (1.0 - fb) + b.mean * fb, a.m2 + b.m2 + delta * delta * a.n * fb);
+}
+
+// One sample of a reduction stage: shifted for mean/variance, squared (shift 0) for RMSNorm.
+fn pushSample(a: Moments, x: f32, shift: f32) -> Moments {
+  if (SQUARE) { return meanPush(a, x * x); }
+  return welfordPush(a, x - shift);
+}

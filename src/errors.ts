@@ -1,0 +1,35 @@
+/** Every error normgpu throws on bad input carries one of these codes. */
+export type ErrorCode =
+  | 'INVALID_SHAPE' // a dimension that is not a non-negative integer, or an unsupported rank
+  | 'EMPTY_TENSOR' // a tensor, or a reduction group, with no elements
+  | 'DATA_LENGTH_MISMATCH' // data or buffer size does not match the shape
+  | 'INVALID_LAYOUT' // not 'channels-first' / 'channels-last'
+  | 'PARAM_LENGTH_MISMATCH' // weight, bias or running statistics of the wrong length
+  | 'GROUPS_NOT_DIVISIBLE' // numGroups does not divide the channel count
+  | 'NORMALIZED_SHAPE_MISMATCH' // normalizedShape is not the input's trailing dims
+  | 'INVALID_EPS' // eps not finite or negative
+  | 'INVALID_MOMENTUM' // momentum outside [0, 1]
+  | 'TOO_FEW_VALUES' // batch-norm training with one value per channel (PyTorch raises too)
+  | 'RUNNING_STATS_REQUIRED' // batch-norm inference without running statistics
+  | 'RUNNING_STATS_NOT_TENSOR' // training updates running statistics in place: they must be Tensors
+  | 'INVALID_AXES' // moments axes out of range, repeated, or not a supported pattern
+  | 'INVALID_ARGUMENT' // any other malformed option
+  | 'DISPOSED_TENSOR' // use of a tensor after dispose()
+  | 'FOREIGN_TENSOR' // a tensor that belongs to another engine
+  | 'DISPOSED_ENGINE' // use of an engine after dispose()
+  | 'WEBGPU_UNAVAILABLE'; // backend 'webgpu' asked for where no adapter can be had
+
+/** The one error class of normgpu: `code` says what was wrong, the message names it. */
+export class NormGpuError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'NormGpuError';
+    this.code = code;
+  }
+}
+
+/** Throw a NormGpuError unless `condition` holds. */
+export function check(condition: unknown, code: ErrorCode, message: string): asserts condition {
+  if (!condition) throw new NormGpuError(code, message);
+}

@@ -1,0 +1,211 @@
+import type { Storage } from '../api/tensor';
+import type { Backend, KernelChoice, NormOperands } from '../backend';
+import { planGpu, REDUCE_WG, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
+import type { NormSpec } from '../plan/spec';
+import { elementCount, groupCount, groupSize } from '../plan/view';
+import { BufferPool } from './buffer-pool';
+import type { AcquiredDevice, AdapterSummary } from './device';
+import { kernels, type KernelDef } from './kernels';
+import { BufferUsage, MAP_READ } from './flags';
+import { getPipeline } from './pipelines';
+
+const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+const UNIFORM = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
+const STAGING = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
+const MODE = { batch: 0, running: 1, rms: 2, moments: 3 } as const;
+
+const bufferOf = (s: Storage): GPUBuffer => {
+  if (s.kind !== 'gpu') throw new Error('internal: CPU storage given to the WebGPU backend');
+  return s.buffer;
+};
+
+/** Packs a uniform struct of 32-bit fields; `f32` fields are marked by index. */
+function uniformData(u32: readonly number[], f32: readonly number[] = []): ArrayBuffer {
+  const data = new ArrayBuffer(Math.ceil((u32.length + f32.length) * 4 / 16) * 16);
+  const view = new DataView(data);
+  u32.forEach((v, i) => view.setUint32(i * 4, v, true));
+  f32.forEach((v, i) => view.setFloat32((u32.length + i) * 4, v, true));
+  return data;
+}
+
+/**
+ * Executes plans on one GPUDevice: all stages of a call go into one command encoder and one
+ * submit; temporaries come from the pool and go back right after the submit.
+ */
+export class WebGpuBackend implements Backend {
+  readonly kind = 'webgpu' as const;
+  readonly device: GPUDevice;
+  readonly info: AdapterSummary;
+  readonly traits: AdapterTraits;
+  readonly pool: BufferPool;
+  readonly #owned: boolean;
+  // Dawn's GPU object in Node: held so V8 cannot collect it while the device lives.
+  readonly #keepAlive: unknown;
+  // Bound where a stage's optional operand is absent. Writable bindings may not alias each
+  // other, so each writable slot has its own spare.
+  readonly #unusedRead: GPUBuffer;
+  readonly #unusedWrite: [GPUBuffer, GPUBuffer, GPUBuffer];
+
+  constructor(acquired: AcquiredDevice, prefer: AdapterTraits['prefer']) {
+    this.device = acquired.device;
+    this.info = acquired.info;
+    this.#owned = acquired.owned;
+    this.#keepAlive = acquired.keepAlive;
+    this.pool = new BufferPool(this.device);
+    this.traits = {
+      software: acquired.info.software,
+      subgroups: this.device.features.has('subgroups'),
+      maxWorkgroupsPerDim: this.device.limits.maxComputeWorkgroupsPerDimension,
+      prefer,
+    };
+    // Bound where a stage's optional operand (weight, bias, running stats) is absent.
+    const spare = (label: string) => this.device.createBuffer({ label: `normgpu:unused-${label}`, size: 16, usage: BufferUsage.STORAGE });
+    this.#unusedRead = spare('read');
+    this.#unusedWrite = [spare('stats'), spare('mean'), spare('var')];
+  }
+
+  get keepAlive(): unknown {
+    return this.#keepAlive;
+  }
+
+  upload(data: Float32Array): Storage {
+    const buffer = this.pool.acquire(data.byteLength, STORAGE, 'normgpu:tensor');
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return { kind: 'gpu', buffer, owned: true };
+  }
+
+  async readStorage(storage: Storage, size: number): Promise<Float32Array> {
+    const bytes = size * 4;
+    const staging = this.pool.acquire(bytes, STAGING, 'normgpu:readback');
+    const encoder = this.device.createCommandEncoder({ label: 'normgpu:readback' });
+    encoder.copyBufferToBuffer(bufferOf(storage), 0, staging, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(MAP_READ, 0, bytes);
+    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+    staging.unmap();
+    this.pool.release(staging);
+    return out;
+  }
+
+  releaseStorage(storage: Storage): void {
+    if (storage.kind === 'gpu' && storage.owned) this.pool.release(storage.buffer);
+  }
+
+  plan(spec: NormSpec): GpuPlan {
+    return planGpu(spec, this.traits);
+  }
+
+  describe(spec: NormSpec): KernelChoice[] {
+    const plan = this.plan(spec);
+    const out: KernelChoice[] = [];
+    if (plan.reduce) {
+      out.push({ stage: 'reduceStats', variant: plan.reduce.variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
+    }
+    out.push({ stage: 'finalizeStats', variant: spec.mode, workgroups: plan.finalize.workgroups });
+    if (plan.apply) {
+      out.push({ stage: 'applyNorm', variant: plan.apply.vec4 ? 'vec4' : 'scalar', workgroups: plan.apply.workgroups });
+    }
+    const merge = this.traits.subgroups ? 'subgroup' : 'workgroup-memory';
+    if (plan.reduce?.variant === 'rows') out[0].variant += `+${merge}`;
+    return out;
+  }
+
+  normalize(spec: NormSpec, ops: NormOperands): Storage {
+    const count = elementCount(spec.view);
+    const y = this.pool.acquire(count * 4, STORAGE, `normgpu:${spec.op}:output`);
+    this.#run(spec, ops.x, {
+      channelMean: ops.runningMean && bufferOf(ops.runningMean),
+      channelVar: ops.runningVar && bufferOf(ops.runningVar),
+      weight: ops.weight && bufferOf(ops.weight),
+      bias: ops.bias && bufferOf(ops.bias),
+      y,
+    });
+    return { kind: 'gpu', buffer: y, owned: true };
+  }
+
+  moments(spec: NormSpec, x: Storage): { mean: Storage; variance: Storage } {
+    const bytes = groupCount(spec.view) * 4;
+    const mean = this.pool.acquire(bytes, STORAGE, 'normgpu:moments:mean');
+    const variance = this.pool.acquire(bytes, STORAGE, 'normgpu:moments:variance');
+    this.#run(spec, x, { channelMean: mean, channelVar: variance });
+    return { mean: { kind: 'gpu', buffer: mean, owned: true }, variance: { kind: 'gpu', buffer: variance, owned: true } };
+  }
+
+  #run(spec: NormSpec, x: Storage, io: {
+    channelMean?: GPUBuffer; channelVar?: GPUBuffer; weight?: GPUBuffer; bias?: GPUBuffer; y?: GPUBuffer;
+  }): void {
+    const plan = this.plan(spec);
+    const v = spec.view;
+    const groups = groupCount(spec.view);
+    const temps: GPUBuffer[] = [];
+    const temp = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
+      const b = this.pool.acquire(bytes, usage, `normgpu:${spec.op}:${label}`);
+      temps.push(b);
+      return b;
+    };
+    const uniform = (data: ArrayBuffer, label: string) => {
+      const b = temp(data.byteLength, UNIFORM, label);
+      this.device.queue.writeBuffer(b, 0, data);
+      return b;
+    };
+
+    const encoder = this.device.createCommandEncoder({ label: `normgpu:${spec.op}` });
+    const pass = encoder.beginComputePass({ label: `normgpu:${spec.op}` });
+    const dispatch = (def: KernelDef, overrides: Record<string, number | boolean>, buffers: GPUBuffer[], wg: readonly number[]) => {
+      const { pipeline, layout } = getPipeline(this.device, def, overrides);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, this.device.createBindGroup({
+        label: `normgpu:${def.name}:bindings`, layout,
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      }));
+      pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
+    };
+
+    const xBuf = bufferOf(x);
+    const square = spec.mode === 'rms';
+    let partials = this.#unusedRead;
+    const r = plan.reduce;
+    if (r) {
+      partials = temp(r.partials * 16, BufferUsage.STORAGE, 'partials');
+      const view = [v.o, v.p, v.q, v.s];
+      if (r.variant === 'serial') {
+        dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, SQUARE: square },
+          [uniform(uniformData(view), 'reduce-params'), xBuf, partials], r.workgroups);
+      } else if (r.variant === 'columns') {
+        dispatch(kernels.reduceStatsColumns, { TX: r.tx, TY: r.ty, SQUARE: square },
+          [uniform(uniformData([...view, r.chunkLen, r.chunks]), 'reduce-params'), xBuf, partials], r.workgroups);
+      } else {
+        dispatch(kernels.reduceStats(this.traits.subgroups), { WG: REDUCE_WG, SQUARE: square },
+          [uniform(uniformData([...view, r.chunkLen, r.chunks]), 'reduce-params'), xBuf, partials], r.workgroups);
+      }
+    }
+
+    const stats = spec.mode === 'moments' ? this.#unusedWrite[0] : temp(groups * 16, BufferUsage.STORAGE, 'stats');
+    dispatch(kernels.finalizeStats, { WG: SERIAL_WG, MODE: MODE[spec.mode], UPDATE_RUNNING: spec.updateRunning },
+      [
+        uniform(uniformData([v.o, v.q, r?.r1 ?? 1, r?.r2 ?? 1], [groupSize(v), spec.eps, spec.momentum, spec.correction]), 'finalize-params'),
+        partials, stats, io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
+      ],
+      plan.finalize.workgroups);
+
+    if (plan.apply && io.y) {
+      const count = elementCount(v);
+      dispatch(kernels.applyNorm(plan.apply.vec4),
+        { WG: APPLY_WG, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias },
+        [
+          uniform(uniformData([v.q, v.s, v.p * v.q * v.s, spec.paramDiv, spec.paramMod, count]), 'apply-params'),
+          stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
+        ],
+        plan.apply.workgroups);
+    }
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
+    for (const b of temps) this.pool.release(b);
+  }
+
+  dispose(): void {
+    this.pool.trim();
+    for (const b of [this.#unusedRead, ...this.#unusedWrite]) b.destroy();
+    if (this.#owned) this.device.destroy();
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The WGSL stages and how each is linked and bound. A stage's module is its own file plus
+ * the shared Welford library and, for workgroup-merging stages, one of the two merge
+ * strategies (subgroup operations, or workgroup memory where the adapter lacks `subgroups`).
+ */
+import applyNorm from '../../shaders/apply_norm.wgsl?raw';
+import finalizeStats from '../../shaders/finalize_stats.wgsl?raw';
+import mergeSubgroup from '../../shaders/merge_subgroup.wgsl?raw';
+import mergeWorkgroup from '../../shaders/merge_workgroup.wgsl?raw';
+import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
+import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
+import reduceStatsSerial from '../../shaders/reduce_stats_serial.wgsl?raw';
+import welford from '../../shaders/welford.wgsl?raw';
+
+/** How a binding is declared in the shader: uniform, read-only storage, read-write storage. */
+export type BindingKind = 'uniform' | 'read' | 'write';
+
+export interface KernelDef {
+  /** Stage name, as its .wgsl file and its CPU twin are named. */
+  readonly name: string;
+  /** WGSL sources linked in this order (an `enable` directive must come first). */
+  readonly sources: readonly string[];
+  readonly entryPoint: string;
+  readonly bindings: readonly BindingKind[];
+}
+
+const reduceBindings: BindingKind[] = ['uniform', 'read', 'write'];
+
+export const kernels = {
+  reduceStats: (subgroups: boolean): KernelDef => ({
+    name: subgroups ? 'reduce_stats+subgroup' : 'reduce_stats+workgroup',
+    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, reduceStats],
+    entryPoint: 'main',
+    bindings: reduceBindings,
+  }),
+  reduceStatsColumns: {
+    name: 'reduce_stats_columns', sources: [welford, reduceStatsColumns], entryPoint: 'main', bindings: reduceBindings,
+  } as KernelDef,
+  reduceStatsSerial: {
+    name: 'reduce_stats_serial', sources: [welford, reduceStatsSerial], entryPoint: 'main', bindings: reduceBindings,
+  } as KernelDef,
+  finalizeStats: {
+    name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
+    bindings: ['uniform', 'read', 'write', 'write', 'write'],
+  } as KernelDef,
+  applyNorm: (vec4: boolean): KernelDef => ({
+    name: 'apply_norm', sources: [applyNorm], entryPoint: vec4 ? 'main_vec4' : 'main',
+    bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
+  }),
+};

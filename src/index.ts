@@ -1,0 +1,19 @@
+/**
+ * normgpu: WebGPU normalization for web ML, in PyTorch's vocabulary, with an exact CPU
+ * reference backend.
+ *
+ * ```ts
+ * const engine = await createEngine();
+ * const x = engine.tensor(data, [8, 64, 56, 56]);
+ * const y = engine.groupNorm(x, { numGroups: 32 });
+ * console.log(await y.read());
+ * ```
+ */
+export { createEngine, Engine, type Explanation, type TensorOptions } from './api/engine';
+export { Tensor } from './api/tensor';
+export * from './api/options';
+export { NormGpuError, type ErrorCode } from './errors';
+export type { AdapterSummary } from './gpu/device';
+export type { KernelChoice } from './backend';
+export type { GroupView } from './plan/view';
+export type { OpName } from './plan/spec';

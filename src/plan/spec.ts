@@ -1,0 +1,186 @@
+import { check } from '../errors';
+import {
+  DEFAULT_EPS, DEFAULT_MOMENTUM, FLOAT32_EPS,
+  type BatchNormOptions, type GroupNormOptions, type InstanceNormOptions, type Layout,
+  type LayerNormOptions, type MomentsOptions, type RmsNormOptions, type TensorLike,
+} from '../api/options';
+import { Tensor } from '../api/tensor';
+import type { GroupView } from './view';
+
+/** The normalization families, in PyTorch's names. */
+export type OpName = 'batchNorm' | 'layerNorm' | 'rmsNorm' | 'instanceNorm' | 'groupNorm' | 'moments';
+
+/**
+ * Where a normalization's statistics come from:
+ * `batch` mean/variance of the input, `running` given statistics (BatchNorm inference),
+ * `rms` mean of squares, `moments` statistics only (no normalized output).
+ */
+export type StatsMode = 'batch' | 'running' | 'rms' | 'moments';
+
+/** A validated, shape-resolved description of one call: what the backends execute. */
+export interface NormSpec {
+  readonly op: OpName;
+  readonly mode: StatsMode;
+  readonly view: GroupView;
+  /** Affine parameter of flat element i: index floor(i / paramDiv) % paramMod. */
+  readonly paramDiv: number;
+  readonly paramMod: number;
+  readonly eps: number;
+  readonly momentum: number;
+  /** Bessel correction for `moments`. */
+  readonly correction: number;
+  /** BatchNorm training with running statistics to update in place. */
+  readonly updateRunning: boolean;
+  /** Shape of the per-group outputs of `moments`. */
+  readonly statsShape: readonly number[];
+}
+
+/** Validate a shape given by a user. */
+export function checkShape(shape: readonly number[], what = 'shape'): void {
+  check(Array.isArray(shape) && shape.length > 0, 'INVALID_SHAPE', `${what} must be a non-empty array of dims`);
+  for (const d of shape) {
+    check(Number.isInteger(d) && d >= 0, 'INVALID_SHAPE', `${what} [${shape}] has a dim that is not a non-negative integer`);
+  }
+  check(shape.every((d) => d > 0), 'EMPTY_TENSOR', `${what} [${shape}] has no elements`);
+}
+
+/** Element count of a TensorLike (without touching its data). */
+export function lengthOf(t: TensorLike): number {
+  return t instanceof Tensor ? t.size : t.length;
+}
+
+/** Check an optional parameter's length; `name` appears in the error. */
+export function checkParam(name: string, t: TensorLike | undefined, expected: number): void {
+  if (t === undefined) return;
+  const ok = t instanceof Tensor || t instanceof Float32Array || Array.isArray(t);
+  check(ok, 'INVALID_ARGUMENT', `${name} must be a Tensor, Float32Array or number[]`);
+  check(lengthOf(t) === expected, 'PARAM_LENGTH_MISMATCH', `${name} has ${lengthOf(t)} elements, expected ${expected}`);
+}
+
+function checkEps(eps: number): number {
+  check(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0, 'INVALID_EPS', `eps must be finite and >= 0, got ${eps}`);
+  return eps;
+}
+
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Channel count and the spatial extent of a [N, C, ...] or [N, ..., C] tensor. */
+function channelsOf(shape: readonly number[], layout: Layout, minRank: number, op: string) {
+  check(shape.length >= minRank, 'INVALID_SHAPE', `${op} expects at least ${minRank} dims, got [${shape}]`);
+  const n = shape[0];
+  const c = layout === 'channels-first' ? shape[1] : shape[shape.length - 1];
+  const spatial = product(layout === 'channels-first' ? shape.slice(2) : shape.slice(1, -1));
+  return { n, c, spatial };
+}
+
+function base(op: OpName, mode: StatsMode, view: GroupView, paramDiv: number, paramMod: number, eps: number): NormSpec {
+  return { op, mode, view, paramDiv, paramMod, eps, momentum: 0, correction: 0, updateRunning: false, statsShape: [] };
+}
+
+export function batchNormSpec(shape: readonly number[], layout: Layout, opts: BatchNormOptions): NormSpec {
+  const { n, c, spatial } = channelsOf(shape, layout, 2, 'batchNorm');
+  const training = opts.training ?? false;
+  const eps = checkEps(opts.eps ?? DEFAULT_EPS);
+  const momentum = opts.momentum ?? DEFAULT_MOMENTUM;
+  check(typeof momentum === 'number' && momentum >= 0 && momentum <= 1, 'INVALID_MOMENTUM', `momentum must be in [0, 1], got ${momentum}`);
+  for (const k of ['weight', 'bias', 'runningMean', 'runningVar'] as const) checkParam(k, opts[k], c);
+  const hasRunning = opts.runningMean !== undefined || opts.runningVar !== undefined;
+  check(
+    opts.runningMean !== undefined && opts.runningVar !== undefined || !hasRunning,
+    'RUNNING_STATS_REQUIRED', 'runningMean and runningVar must be given together',
+  );
+  if (training) {
+    check(n * spatial > 1, 'TOO_FEW_VALUES', `batchNorm training needs more than 1 value per channel, input [${shape}]`);
+    check(
+      !hasRunning || (opts.runningMean instanceof Tensor && opts.runningVar instanceof Tensor),
+      'RUNNING_STATS_NOT_TENSOR', 'training updates runningMean/runningVar in place: pass them as Tensors',
+    );
+  } else {
+    check(hasRunning, 'RUNNING_STATS_REQUIRED', 'batchNorm inference (training: false) needs runningMean and runningVar');
+  }
+  const view = layout === 'channels-first' ? { o: 1, p: n, q: c, s: spatial } : { o: 1, p: n * spatial, q: c, s: 1 };
+  const spec = base('batchNorm', training ? 'batch' : 'running', view, layout === 'channels-first' ? spatial : 1, c, eps);
+  return { ...spec, momentum, updateRunning: training && hasRunning };
+}
+
+export function instanceNormSpec(shape: readonly number[], layout: Layout, opts: InstanceNormOptions): NormSpec {
+  const { n, c, spatial } = channelsOf(shape, layout, 3, 'instanceNorm');
+  const eps = checkEps(opts.eps ?? DEFAULT_EPS);
+  checkParam('weight', opts.weight, c);
+  checkParam('bias', opts.bias, c);
+  check(spatial > 1, 'TOO_FEW_VALUES', `instanceNorm needs more than 1 spatial element, input [${shape}]`);
+  const first = layout === 'channels-first';
+  const view = first ? { o: n, p: 1, q: c, s: spatial } : { o: n, p: spatial, q: c, s: 1 };
+  return base('instanceNorm', 'batch', view, first ? spatial : 1, c, eps);
+}
+
+export function groupNormSpec(shape: readonly number[], layout: Layout, opts: GroupNormOptions): NormSpec {
+  const { n, c, spatial } = channelsOf(shape, layout, 2, 'groupNorm');
+  const g = opts.numGroups;
+  check(Number.isInteger(g) && g > 0, 'INVALID_ARGUMENT', `numGroups must be a positive integer, got ${g}`);
+  check(c % g === 0, 'GROUPS_NOT_DIVISIBLE', `numGroups ${g} does not divide the ${c} channels`);
+  const eps = checkEps(opts.eps ?? DEFAULT_EPS);
+  checkParam('weight', opts.weight, c);
+  checkParam('bias', opts.bias, c);
+  const first = layout === 'channels-first';
+  const view = first ? { o: n, p: 1, q: g, s: (c / g) * spatial } : { o: n, p: spatial, q: g, s: c / g };
+  return base('groupNorm', 'batch', view, first ? spatial : 1, c, eps);
+}
+
+function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], normalizedShape: number | readonly number[]) {
+  const dims = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
+  check(Array.isArray(dims) && dims.length > 0, 'NORMALIZED_SHAPE_MISMATCH', `${op}: normalizedShape must be a number or a non-empty array`);
+  const tail = shape.slice(shape.length - dims.length);
+  check(
+    dims.length <= shape.length && dims.every((d, i) => d === tail[i]),
+    'NORMALIZED_SHAPE_MISMATCH', `${op}: normalizedShape [${dims}] is not the trailing dims of input [${shape}]`,
+  );
+  const d = product(dims);
+  return { d, view: { o: product(shape) / d, p: 1, q: 1, s: d } };
+}
+
+export function layerNormSpec(shape: readonly number[], opts: LayerNormOptions): NormSpec {
+  const { d, view } = trailingSpec('layerNorm', shape, opts?.normalizedShape);
+  const eps = checkEps(opts.eps ?? DEFAULT_EPS);
+  checkParam('weight', opts.weight, d);
+  checkParam('bias', opts.bias, d);
+  return base('layerNorm', 'batch', view, 1, d, eps);
+}
+
+export function rmsNormSpec(shape: readonly number[], opts: RmsNormOptions): NormSpec {
+  const { d, view } = trailingSpec('rmsNorm', shape, opts?.normalizedShape);
+  const eps = checkEps(opts.eps ?? FLOAT32_EPS);
+  checkParam('weight', opts.weight, d);
+  return base('rmsNorm', 'rms', view, 1, d, eps);
+}
+
+/**
+ * Moments over arbitrary axes, as long as the kept and reduced dims (size-1 dims aside)
+ * collapse into the [kept, reduced, kept, reduced] view, e.g. (0, 2, 3) of NCHW, (0, 1, 2) of
+ * NHWC, trailing dims, leading dims.
+ */
+export function momentsSpec(shape: readonly number[], opts: MomentsOptions): NormSpec {
+  const rank = shape.length;
+  check(Array.isArray(opts?.axes) && opts.axes.length > 0, 'INVALID_AXES', 'moments needs a non-empty axes array');
+  const axes = opts.axes.map((a) => (a < 0 ? a + rank : a));
+  check(axes.every((a) => Number.isInteger(a) && a >= 0 && a < rank), 'INVALID_AXES', `axes [${opts.axes}] out of range for rank ${rank}`);
+  check(new Set(axes).size === axes.length, 'INVALID_AXES', `axes [${opts.axes}] repeat a dim`);
+  const correction = opts.correction ?? 1;
+  check(Number.isFinite(correction) && correction >= 0, 'INVALID_ARGUMENT', `correction must be finite and >= 0, got ${correction}`);
+
+  // Fill the slots O, P, Q, S (kept, reduced, kept, reduced) with runs of dims in order.
+  const slots = [1, 1, 1, 1];
+  let slot = 0;
+  for (let i = 0; i < rank; i++) {
+    if (shape[i] === 1) continue;
+    const reduced = axes.includes(i) ? 1 : 0;
+    while (slot < 4 && slot % 2 !== reduced) slot++;
+    check(slot < 4, 'INVALID_AXES', `axes [${opts.axes}] of [${shape}] do not form a supported kept/reduced pattern`);
+    slots[slot] *= shape[i];
+    // A run continues in the same slot while dims of the same kind follow.
+    if (i + 1 < rank && shape[i + 1] !== 1 && (axes.includes(i + 1) ? 1 : 0) !== reduced) slot++;
+  }
+  const view = { o: slots[0], p: slots[1], q: slots[2], s: slots[3] };
+  const statsShape = shape.filter((_, i) => !axes.includes(i));
+  return { ...base('moments', 'moments', view, 1, 1, 0), correction, statsShape };
+}

@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+// Library build: the engine (browser + Node) and the Node accuracy CLI. WGSL files are
+// imported with `?raw`, so the shaders ship inside the bundle as strings.
+export default defineConfig({
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    emptyOutDir: false,
+    minify: false,
+    sourcemap: true,
+    lib: {
+      entry: {
+        normgpu: 'src/index.ts',
+        accuracy: 'src/accuracy/runner.ts',
+        'accuracy-cli': 'src/accuracy/cli.ts',
+      },
+      formats: ['es'],
+    },
+    rollupOptions: {
+      external: [/^node:/, 'webgpu'],
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Dawn and Chromium each want the machine to themselves on 2 cores.
+    fileParallelism: false,
+    reporters: ['default'],
+  },
+});
