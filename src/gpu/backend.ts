@@ -5,12 +5,11 @@ import type { NormSpec } from '../plan/spec';
 import { elementCount, groupCount, groupSize } from '../plan/view';
 import { BufferPool } from './buffer-pool';
 import type { AcquiredDevice, AdapterSummary } from './device';
-import { kernels, type KernelDef } from './kernels';
+import { kernels } from './kernels';
 import { BufferUsage, MAP_READ } from './flags';
-import { getPipeline } from './pipelines';
+import { Recorder } from './recorder';
 
 const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
-const UNIFORM = BufferUsage.UNIFORM | BufferUsage.COPY_DST;
 const STAGING = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
 const MODE = { batch: 0, running: 1, rms: 2, moments: 3 } as const;
 
@@ -18,15 +17,6 @@ const bufferOf = (s: Storage): GPUBuffer => {
   if (s.kind !== 'gpu') throw new Error('internal: CPU storage given to the WebGPU backend');
   return s.buffer;
 };
-
-/** Packs a uniform struct of 32-bit fields; `f32` fields are marked by index. */
-function uniformData(u32: readonly number[], f32: readonly number[] = []): ArrayBuffer {
-  const data = new ArrayBuffer(Math.ceil((u32.length + f32.length) * 4 / 16) * 16);
-  const view = new DataView(data);
-  u32.forEach((v, i) => view.setUint32(i * 4, v, true));
-  f32.forEach((v, i) => view.setFloat32((u32.length + i) * 4, v, true));
-  return data;
-}
 
 /**
  * Executes plans on one GPUDevice: all stages of a call go into one command encoder and one
@@ -136,71 +126,49 @@ export class WebGpuBackend implements Backend {
   }): void {
     const plan = this.plan(spec);
     const v = spec.view;
-    const groups = groupCount(spec.view);
-    const temps: GPUBuffer[] = [];
-    const temp = (bytes: number, usage: GPUBufferUsageFlags, label: string) => {
-      const b = this.pool.acquire(bytes, usage, `normgpu:${spec.op}:${label}`);
-      temps.push(b);
-      return b;
-    };
-    const uniform = (data: ArrayBuffer, label: string) => {
-      const b = temp(data.byteLength, UNIFORM, label);
-      this.device.queue.writeBuffer(b, 0, data);
-      return b;
-    };
-
-    const encoder = this.device.createCommandEncoder({ label: `normgpu:${spec.op}` });
-    const pass = encoder.beginComputePass({ label: `normgpu:${spec.op}` });
-    const dispatch = (def: KernelDef, overrides: Record<string, number | boolean>, buffers: GPUBuffer[], wg: readonly number[]) => {
-      const { pipeline, layout } = getPipeline(this.device, def, overrides);
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, this.device.createBindGroup({
-        label: `normgpu:${def.name}:bindings`, layout,
-        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-      }));
-      pass.dispatchWorkgroups(wg[0], wg[1], wg[2]);
-    };
-
+    const rec = this.recorder(`normgpu:${spec.op}`);
     const xBuf = bufferOf(x);
     const square = spec.mode === 'rms';
+
     let partials = this.#unusedRead;
     const r = plan.reduce;
     if (r) {
-      partials = temp(r.partials * 16, BufferUsage.STORAGE, 'partials');
+      partials = rec.temp(r.partials * 16, BufferUsage.STORAGE, 'partials');
       const view = [v.o, v.p, v.q, v.s];
       if (r.variant === 'serial') {
-        dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, SQUARE: square },
-          [uniform(uniformData(view), 'reduce-params'), xBuf, partials], r.workgroups);
+        rec.dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, SQUARE: square },
+          [rec.uniform('reduce-params', view), xBuf, partials], r.workgroups);
       } else if (r.variant === 'columns') {
-        dispatch(kernels.reduceStatsColumns, { TX: r.tx, TY: r.ty, SQUARE: square },
-          [uniform(uniformData([...view, r.chunkLen, r.chunks]), 'reduce-params'), xBuf, partials], r.workgroups);
+        rec.dispatch(kernels.reduceStatsColumns, { TX: r.tx, TY: r.ty, SQUARE: square },
+          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
       } else {
-        dispatch(kernels.reduceStats(this.traits.subgroups), { WG: REDUCE_WG, SQUARE: square },
-          [uniform(uniformData([...view, r.chunkLen, r.chunks]), 'reduce-params'), xBuf, partials], r.workgroups);
+        rec.dispatch(kernels.reduceStats(this.traits.subgroups), { WG: REDUCE_WG, SQUARE: square },
+          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
       }
     }
 
-    const stats = spec.mode === 'moments' ? this.#unusedWrite[0] : temp(groups * 16, BufferUsage.STORAGE, 'stats');
-    dispatch(kernels.finalizeStats, { WG: SERIAL_WG, MODE: MODE[spec.mode], UPDATE_RUNNING: spec.updateRunning },
+    const stats = spec.mode === 'moments' ? this.#unusedWrite[0] : rec.temp(groupCount(v) * 16, BufferUsage.STORAGE, 'stats');
+    rec.dispatch(kernels.finalizeStats, { WG: SERIAL_WG, MODE: MODE[spec.mode], UPDATE_RUNNING: spec.updateRunning },
       [
-        uniform(uniformData([v.o, v.q, r?.r1 ?? 1, r?.r2 ?? 1], [groupSize(v), spec.eps, spec.momentum, spec.correction]), 'finalize-params'),
+        rec.uniform('finalize-params', [v.o, v.q, r?.r1 ?? 1, r?.r2 ?? 1], [groupSize(v), spec.eps, spec.momentum, spec.correction]),
         partials, stats, io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
       ],
       plan.finalize.workgroups);
 
     if (plan.apply && io.y) {
-      const count = elementCount(v);
-      dispatch(kernels.applyNorm(plan.apply.vec4),
-        { WG: APPLY_WG, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias },
+      rec.dispatch(kernels.applyNorm(plan.apply.vec4), { WG: APPLY_WG, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias },
         [
-          uniform(uniformData([v.q, v.s, v.p * v.q * v.s, spec.paramDiv, spec.paramMod, count]), 'apply-params'),
+          rec.uniform('apply-params', [v.q, v.s, v.p * v.q * v.s, spec.paramDiv, spec.paramMod, elementCount(v)]),
           stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
         ],
         plan.apply.workgroups);
     }
-    pass.end();
-    this.device.queue.submit([encoder.finish()]);
-    for (const b of temps) this.pool.release(b);
+    rec.submit();
+  }
+
+  /** A recorder for one call's stages on this device (see Recorder). */
+  recorder(label: string): Recorder {
+    return new Recorder(this.device, this.pool, label);
   }
 
   dispose(): void {
