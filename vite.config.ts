@@ -23,6 +23,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup-env.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Dawn and Chromium each want the machine to themselves on 2 cores.

@@ -1,24 +1,44 @@
 // Stage 3: the fused elementwise normalize, y = ((x - shift) - mean) * (rstd * weight) + bias.
 //
-// Element i of the [O, P, Q, S] view belongs to statistics group (i / (P*Q*S)) * Q + (i / S) % Q
-// and takes its affine parameters from index (i / paramDiv) % paramMod: per channel for
-// BatchNorm/InstanceNorm/GroupNorm, per element of normalized_shape for LayerNorm/RMSNorm.
-// Subtracting the group mean as the pair (shift, mean) keeps large offsets exact; the
-// multiply-add then lands the result. `main_vec4` moves four floats per access where the
-// element count allows; `main` is the scalar twin. Both stride over the whole tensor, so the
-// dispatch never exceeds the per-dimension workgroup limit.
+// The tensor is walked as rows of `width` contiguous floats, laid out so that index math
+// happens once per row, not once per element:
+//   per-row groups (channels-first BN/IN/GN: a row is one channel's spatial plane) — the group
+//     is (r / groupDiv) % groupMod and the affine index (r / paramDiv) % paramMod, shared by
+//     the whole row;
+//   per-column groups (channels-last BN/IN/GN, LayerNorm, RMSNorm: a row is one pixel's
+//     channels or one token's features) — the affine index is the column w, and the group is
+//     ((r / groupDiv) % groupMod) * groupMul plus 0, w, or w / columnGroupDiv (COLUMN_GROUPS).
+// Subtracting the group mean as the pair (shift, mean) from finalize_stats keeps large offsets
+// exact.
+//
+// A workgroup is TW invocations along a row by WG / TW rows; it strides over rows, and each
+// invocation steps along its row by TW, so the inner loop has no division at all. TW (a power
+// of two) is picked by the planner to match the row length. When width % 4 == 0 one of the
+// three `main_vec4_*` entry points moves four floats per access, one per row kind; `main` is
+// the scalar fallback for every kind.
 
 override WG: u32 = 256;
+override TW: u32 = 256;
 override HAS_WEIGHT: bool = false;
 override HAS_BIAS: bool = false;
+// The affine index is the row's (true) or the column's (false).
+override PARAM_PER_ROW: bool = true;
+// Column part of the group index: 0 none, 1 the column itself, 2 column / columnGroupDiv.
+override COLUMN_GROUPS: u32 = 0;
+
+override TR: u32 = WG / TW;
 
 struct Params {
-  q: u32,
-  s: u32,
-  groupStride: u32,
+  count: u32,
+  width: u32,
+  groupDiv: u32,
+  groupMod: u32,
+  groupMul: u32,
+  columnGroupDiv: u32,
   paramDiv: u32,
   paramMod: u32,
-  count: u32,
+  // vec4s per plane of the folded channels-last table (main_vec4_pixels).
+  plane: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -30,33 +50,122 @@ struct Params {
 @group(0) @binding(4) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
 
-fn normalizeAt(i: u32, v: f32) -> f32 {
-  let st = stats[(i / params.groupStride) * params.q + (i / params.s) % params.q];
-  let k = (i / params.paramDiv) % params.paramMod;
+fn columnGroup(w: u32) -> u32 {
+  switch COLUMN_GROUPS {
+    case 0u: { return 0u; }
+    case 1u: { return w; }
+    default: { return w / params.columnGroupDiv; }
+  }
+}
+
+// Affine of one element: (stats, weight, bias) folded to y = ((v - shift) - mean) * a + b.
+struct Affine {
+  shift: f32,
+  mean: f32,
+  a: f32,
+  b: f32,
+}
+
+fn affineOf(g: u32, k: u32) -> Affine {
+  let st = stats[g];
   var a = st.z;
   var b = 0.0;
   if (HAS_WEIGHT) { a *= weight[k]; }
   if (HAS_BIAS) { b = bias[k]; }
-  return ((v - st.x) - st.y) * a + b;
+  return Affine(st.x, st.y, a, b);
+}
+
+fn columnAffine(rowGroup: u32, w: u32) -> Affine {
+  return affineOf(rowGroup + columnGroup(w), w);
+}
+
+fn apply1(v: f32, f: Affine) -> f32 {
+  return ((v - f.shift) - f.mean) * f.a + f.b;
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < params.count; i += nwg.x * WG) {
-    y[i] = normalizeAt(i, x[i]);
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let rows = params.count / params.width;
+  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+    let rowGroup = ((r / params.groupDiv) % params.groupMod) * params.groupMul;
+    let base = r * params.width;
+    if (PARAM_PER_ROW) {
+      let f = affineOf(rowGroup, (r / params.paramDiv) % params.paramMod);
+      for (var w = lid % TW; w < params.width; w += TW) {
+        y[base + w] = apply1(x[base + w], f);
+      }
+    } else {
+      for (var w = lid % TW; w < params.width; w += TW) {
+        y[base + w] = apply1(x[base + w], columnAffine(rowGroup, w));
+      }
+    }
   }
 }
 
+// Channels-first rows: one group and one affine pair for a whole channel plane.
 @compute @workgroup_size(WG)
-fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  for (var i = gid.x; i < params.count / 4u; i += nwg.x * WG) {
-    let v = x4[i];
-    let e = i * 4u;
-    y4[i] = vec4<f32>(
-      normalizeAt(e, v.x),
-      normalizeAt(e + 1u, v.y),
-      normalizeAt(e + 2u, v.z),
-      normalizeAt(e + 3u, v.w),
-    );
+fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let perRow = params.width / 4u;
+  let rows = params.count / params.width;
+  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+    let f = affineOf(((r / params.groupDiv) % params.groupMod) * params.groupMul, (r / params.paramDiv) % params.paramMod);
+    let base = r * perRow;
+    for (var c = lid % TW; c < perRow; c += TW) {
+      y4[base + c] = ((x4[base + c] - f.shift) - f.mean) * f.a + f.b;
+    }
+  }
+}
+
+// LayerNorm/RMSNorm rows: one group per row, weight and bias indexed by the column.
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let perRow = params.width / 4u;
+  let rows = params.count / params.width;
+  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+    let st = stats[((r / params.groupDiv) % params.groupMod) * params.groupMul];
+    let base = r * perRow;
+    for (var c = lid % TW; c < perRow; c += TW) {
+      var a = vec4<f32>(st.z);
+      var b = vec4<f32>(0.0);
+      if (HAS_WEIGHT) { a *= weight4[c]; }
+      if (HAS_BIAS) { b = bias4[c]; }
+      y4[base + c] = ((x4[base + c] - st.x) - st.y) * a + b;
+    }
+  }
+}
+
+// Channels-last rows (one pixel's channels): four planes folded by fold_affine.wgsl, read with
+// one vec4 load each. Row r belongs to sample (r / groupDiv) % groupMod.
+@group(0) @binding(1) var<storage, read> planes4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn main_vec4_pixels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let perRow = params.width / 4u;
+  let rows = params.count / params.width;
+  let plane = params.plane;
+  // An invocation keeps its column from row to row whenever TW covers the row, so the four
+  // plane values are reloaded only when the sample (or column) changes.
+  var cached = 0xffffffffu;
+  var shift = vec4<f32>();
+  var mean = vec4<f32>();
+  var a = vec4<f32>();
+  var b = vec4<f32>();
+  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+    let table = ((r / params.groupDiv) % params.groupMod) * perRow;
+    let base = r * perRow;
+    for (var c = lid % TW; c < perRow; c += TW) {
+      let t = table + c;
+      if (t != cached) {
+        cached = t;
+        shift = planes4[t];
+        mean = planes4[plane + t];
+        a = planes4[2u * plane + t];
+        b = planes4[3u * plane + t];
+      }
+      y4[base + c] = ((x4[base + c] - shift) - mean) * a + b;
+    }
   }
 }

@@ -154,12 +154,13 @@ export class Engine {
   }
 
   #normalize(spec: NormSpec, x: Tensor, o: { weight?: TensorLike; bias?: TensorLike; runningMean?: TensorLike; runningVar?: TensorLike }): Tensor {
-    // Every check has passed in the spec; resolve host parameters only now, so a throw above
-    // leaves nothing uploaded.
+    // Every check passes before host parameters are uploaded, so a throw leaves nothing behind.
+    const params = { weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar };
+    for (const [name, t] of Object.entries(params)) if (t instanceof Tensor) this.#input(t, name);
     const temps: Tensor[] = [];
-    const storageOf = (name: string, t: TensorLike | undefined): Storage | undefined => {
+    const storageOf = (t: TensorLike | undefined): Storage | undefined => {
       if (t === undefined) return undefined;
-      if (t instanceof Tensor) return this.#input(t, name).storage;
+      if (t instanceof Tensor) return t.storage;
       const tensor = this.tensor(t instanceof Float32Array ? t : Float32Array.from(t), [t.length]);
       temps.push(tensor);
       return tensor.storage;
@@ -167,10 +168,10 @@ export class Engine {
     try {
       const operands: NormOperands = {
         x: x.storage,
-        weight: storageOf('weight', o.weight),
-        bias: storageOf('bias', o.bias),
-        runningMean: storageOf('runningMean', o.runningMean),
-        runningVar: storageOf('runningVar', o.runningVar),
+        weight: storageOf(params.weight),
+        bias: storageOf(params.bias),
+        runningMean: storageOf(params.runningMean),
+        runningVar: storageOf(params.runningVar),
       };
       return this.#wrap(this.#backend.normalize(spec, operands), x.shape, x.layout);
     } finally {
@@ -191,7 +192,7 @@ export class Engine {
   }
 
   #layout(layout: Layout | undefined): Layout {
-    const l = layout ?? 'channels-first';
+    const l = layout === undefined ? 'channels-first' : layout;
     check(LAYOUTS.includes(l), 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(l)}`);
     return l;
   }

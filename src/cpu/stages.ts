@@ -80,27 +80,22 @@ export function finalizeMoments(spec: NormSpec, reduced: GroupMoments): { mean: 
   };
 }
 
-/** Twin of apply_norm.wgsl: y = (x - mean) * rstd * weight + bias, rounded once to float32. */
+/** Twin of apply_norm.wgsl: y = (x - mean) * rstd * weight + bias, row by row, rounded once to float32. */
 export function applyNorm(
   spec: NormSpec, x: Float32Array, affine: GroupAffine, weight?: Float32Array, bias?: Float32Array,
 ): Float32Array {
-  const v = spec.view;
+  const l = spec.rows;
   const y = new Float32Array(x.length);
-  let i = 0;
-  for (let o = 0; o < v.o; o++) {
-    for (let p = 0; p < v.p; p++) {
-      for (let q = 0; q < v.q; q++) {
-        const g = o * v.q + q;
-        const mean = affine.mean[g];
-        const rstd = affine.rstd[g];
-        for (let s = 0; s < v.s; s++, i++) {
-          const k = Math.floor(i / spec.paramDiv) % spec.paramMod;
-          const w = weight ? weight[k] : 1;
-          const b = bias ? bias[k] : 0;
-          // PyTorch's order for RMSNorm (x * rstd) keeps 0 * inf = NaN exactly where it does.
-          y[i] = spec.mode === 'rms' ? x[i] * rstd * w : (x[i] - mean) * rstd * w + b;
-        }
-      }
+  const rms = spec.mode === 'rms';
+  for (let r = 0, i = 0; i < x.length; r++) {
+    const rowGroup = (Math.floor(r / l.groupDiv) % l.groupMod) * l.groupMul;
+    const rowParam = Math.floor(r / l.paramDiv) % l.paramMod;
+    for (let w = 0; w < l.width; w++, i++) {
+      const g = rowGroup + (l.columnGroups === 0 ? 0 : l.columnGroups === 1 ? w : Math.floor(w / l.columnGroupDiv));
+      const k = l.paramPerRow ? rowParam : w;
+      const w1 = weight ? weight[k] : 1;
+      // PyTorch's order for RMSNorm (x * rstd) keeps 0 * inf = NaN exactly where it does.
+      y[i] = rms ? x[i] * affine.rstd[g] * w1 : (x[i] - affine.mean[g]) * affine.rstd[g] * w1 + (bias ? bias[k] : 0);
     }
   }
   return y;

@@ -1,6 +1,6 @@
 import type { Storage } from '../api/tensor';
 import type { Backend, KernelChoice, NormOperands } from '../backend';
-import { planGpu, REDUCE_WG, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
+import { planGpu, linearGrid, REDUCE_WG, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
 import type { NormSpec } from '../plan/spec';
 import { elementCount, groupCount, groupSize } from '../plan/view';
 import { BufferPool } from './buffer-pool';
@@ -88,12 +88,14 @@ export class WebGpuBackend implements Backend {
   describe(spec: NormSpec): KernelChoice[] {
     const plan = this.plan(spec);
     const out: KernelChoice[] = [];
+    if (plan.fused) return [{ stage: 'normalizeSerial', variant: 'fused-serial', workgroups: plan.fused.workgroups, why: plan.fused.why }];
     if (plan.reduce) {
       out.push({ stage: 'reduceStats', variant: plan.reduce.variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
     }
-    out.push({ stage: 'finalizeStats', variant: spec.mode, workgroups: plan.finalize.workgroups });
+    if (plan.finalize) out.push({ stage: 'finalizeStats', variant: spec.mode, workgroups: plan.finalize.workgroups });
     if (plan.apply) {
-      out.push({ stage: 'applyNorm', variant: plan.apply.vec4 ? 'vec4' : 'scalar', workgroups: plan.apply.workgroups });
+      if (plan.apply.vec4 && spec.rows.kind === 'pixels') out.push({ stage: 'foldAffine', variant: 'planes', workgroups: [] });
+      out.push({ stage: 'applyNorm', variant: plan.apply.vec4 ? `vec4-${spec.rows.kind}` : 'scalar', workgroups: plan.apply.workgroups });
     }
     const merge = this.traits.subgroups ? 'subgroup' : 'workgroup-memory';
     if (plan.reduce?.variant === 'rows') out[0].variant += `+${merge}`;
@@ -129,6 +131,18 @@ export class WebGpuBackend implements Backend {
     const rec = this.recorder(`normgpu:${spec.op}`);
     const xBuf = bufferOf(x);
     const square = spec.mode === 'rms';
+    if (plan.fused && io.y) {
+      rec.dispatch(kernels.normalizeSerial, {
+        WG: SERIAL_WG, MODE: MODE[spec.mode], SQUARE: square, UPDATE_RUNNING: spec.updateRunning,
+        HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias,
+      }, [
+        rec.uniform('serial-params', [v.o, v.p, v.q, v.s, spec.paramQ, spec.paramS], [spec.eps, spec.momentum]),
+        xBuf, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, io.y,
+        io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
+      ], plan.fused.workgroups);
+      rec.submit();
+      return;
+    }
 
     let partials = this.#unusedRead;
     const r = plan.reduce;
@@ -153,13 +167,34 @@ export class WebGpuBackend implements Backend {
         rec.uniform('finalize-params', [v.o, v.q, r?.r1 ?? 1, r?.r2 ?? 1], [groupSize(v), spec.eps, spec.momentum, spec.correction]),
         partials, stats, io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
       ],
-      plan.finalize.workgroups);
+      plan.finalize!.workgroups);
 
     if (plan.apply && io.y) {
-      rec.dispatch(kernels.applyNorm(plan.apply.vec4), { WG: APPLY_WG, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias },
+      const l = spec.rows;
+      const affine = { HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias };
+      let table = stats;
+      let plane = 0;
+      const vec4Pixels = plan.apply.vec4 && l.kind === 'pixels';
+      if (vec4Pixels) {
+        const entries = l.groupMod * l.width;
+        plane = entries / 4;
+        table = rec.temp(entries * 16, BufferUsage.STORAGE, 'affine-planes');
+        rec.dispatch(kernels.foldAffine, { WG: SERIAL_WG, ...affine },
+          [rec.uniform('fold-params', [entries, l.width, v.q]), stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, table],
+          linearGrid(entries, SERIAL_WG, this.traits.maxWorkgroupsPerDim));
+      }
+      const entry = plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
+      rec.dispatch(kernels.applyNorm(entry), {
+        WG: APPLY_WG, TW: plan.apply.tw,
+        // Folded planes already hold weight and bias.
+        HAS_WEIGHT: affine.HAS_WEIGHT && !vec4Pixels, HAS_BIAS: affine.HAS_BIAS && !vec4Pixels,
+        PARAM_PER_ROW: l.paramPerRow, COLUMN_GROUPS: l.columnGroups,
+      },
         [
-          rec.uniform('apply-params', [v.q, v.s, v.p * v.q * v.s, spec.paramDiv, spec.paramMod, elementCount(v)]),
-          stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
+          rec.uniform('apply-params', [
+            elementCount(v), l.width, l.groupDiv, l.groupMod, l.groupMul, l.columnGroupDiv, l.paramDiv, l.paramMod, plane,
+          ]),
+          table, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
         ],
         plan.apply.workgroups);
     }

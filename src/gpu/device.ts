@@ -72,7 +72,8 @@ export async function acquireDevice(powerPreference: GPUPowerPreference): Promis
   const adapter = await gpu.requestAdapter({ powerPreference });
   if (!adapter) throw new NormGpuError('WEBGPU_UNAVAILABLE', 'no WebGPU adapter is available');
 
-  const wanted: GPUFeatureName[] = ['subgroups', 'timestamp-query'];
+  // Cast: some peers' older @webgpu/types lack 'subgroups' in GPUFeatureName.
+  const wanted = ['subgroups', 'timestamp-query'] as GPUFeatureName[];
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const l = adapter.limits;
   const device = await adapter.requestDevice({

@@ -5,8 +5,10 @@
  */
 import applyNorm from '../../shaders/apply_norm.wgsl?raw';
 import finalizeStats from '../../shaders/finalize_stats.wgsl?raw';
+import foldAffine from '../../shaders/fold_affine.wgsl?raw';
 import mergeSubgroup from '../../shaders/merge_subgroup.wgsl?raw';
 import mergeWorkgroup from '../../shaders/merge_workgroup.wgsl?raw';
+import normalizeSerial from '../../shaders/normalize_serial.wgsl?raw';
 import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
 import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
 import reduceStatsSerial from '../../shaders/reduce_stats_serial.wgsl?raw';
@@ -43,8 +45,17 @@ export const kernels = {
     name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
     bindings: ['uniform', 'read', 'write', 'write', 'write'],
   } as KernelDef,
-  applyNorm: (vec4: boolean): KernelDef => ({
-    name: 'apply_norm', sources: [applyNorm], entryPoint: vec4 ? 'main_vec4' : 'main',
+  normalizeSerial: {
+    name: 'normalize_serial', sources: [welford, normalizeSerial], entryPoint: 'main',
+    bindings: ['uniform', 'read', 'read', 'read', 'write', 'write', 'write'],
+  } as KernelDef,
+  foldAffine: {
+    name: 'fold_affine', sources: [foldAffine], entryPoint: 'main',
+    bindings: ['uniform', 'read', 'read', 'read', 'write'],
+  } as KernelDef,
+  /** Entry `main` (scalar, any row kind) or `main_vec4_planes|features|pixels`. */
+  applyNorm: (entryPoint: string): KernelDef => ({
+    name: 'apply_norm', sources: [applyNorm], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
   }),
 };

@@ -34,9 +34,11 @@ export interface ReducePlan {
 }
 
 export interface GpuPlan {
+  /** normalize_serial.wgsl: all stages in one dispatch of one invocation per group. */
+  fused: { workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
-  finalize: { workgroups: [number, number, number] };
-  apply: { vec4: boolean; workgroups: [number, number, number] } | null;
+  finalize: { workgroups: [number, number, number] } | null;
+  apply: { vec4: boolean; tw: number; workgroups: [number, number, number] } | null;
 }
 
 export const REDUCE_WG = 256;
@@ -102,16 +104,34 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
   };
 }
 
+/** Software adapters (or `kernels: 'serial'`) run batch/rms normalizations fused, given enough groups. */
+function fusedSerial(spec: NormSpec, a: AdapterTraits): boolean {
+  if (spec.mode !== 'batch' && spec.mode !== 'rms') return false;
+  return a.prefer === 'serial' || (a.prefer === 'auto' && a.software && groupCount(spec.view) >= 16);
+}
+
 export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const groups = groupCount(spec.view);
+  if (fusedSerial(spec, a)) {
+    return {
+      fused: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim), why: 'software adapter: one invocation per group, two passes, no barriers' },
+      reduce: null, finalize: null, apply: null,
+    };
+  }
   const count = elementCount(spec.view);
-  const vec4 = count % 4 === 0;
+  const width = spec.rows.width;
+  const vec4 = width % 4 === 0;
+  // Invocations along a row: the power of two that covers most of its (vec4) columns.
+  const columns = vec4 ? width / 4 : width;
+  const tw = Math.min(APPLY_WG, 2 ** Math.max(0, Math.round(Math.log2(columns))));
+  const rowsPerGroup = APPLY_WG / tw;
   return {
+    fused: null,
     reduce: spec.mode === 'running' ? null : chooseReduce(spec, a),
     finalize: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim) },
     apply: spec.mode === 'moments' ? null : {
-      vec4,
-      workgroups: [Math.min(Math.max(1, ceilDiv(vec4 ? count / 4 : count, APPLY_WG)), a.maxWorkgroupsPerDim), 1, 1],
+      vec4, tw,
+      workgroups: [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
     },
   };
 }

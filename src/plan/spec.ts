@@ -17,14 +17,43 @@ export type OpName = 'batchNorm' | 'layerNorm' | 'rmsNorm' | 'instanceNorm' | 'g
  */
 export type StatsMode = 'batch' | 'running' | 'rms' | 'moments';
 
+/**
+ * How the apply stage walks the tensor: rows of `width` contiguous elements, with the group
+ * and affine index of row r, column w given by (see apply_norm.wgsl)
+ *   group = ((r / groupDiv) % groupMod) * groupMul + [0 | w | w / columnGroupDiv]
+ *   param = paramPerRow ? (r / paramDiv) % paramMod : w
+ * so index math is per row, not per element.
+ */
+export interface RowLayout {
+  /**
+   * planes: a row is one channel plane (channels-first), one group and affine pair per row;
+   * features: a row is one LayerNorm/RMSNorm group, the affine index is the column;
+   * pixels: a row is one pixel's channels (channels-last), group and affine per column.
+   */
+  readonly kind: 'planes' | 'features' | 'pixels';
+  readonly width: number;
+  readonly groupDiv: number;
+  readonly groupMod: number;
+  readonly groupMul: number;
+  /** Column part of the group index: 0 none, 1 the column, 2 column / columnGroupDiv. */
+  readonly columnGroups: 0 | 1 | 2;
+  readonly columnGroupDiv: number;
+  readonly paramPerRow: boolean;
+  readonly paramDiv: number;
+  readonly paramMod: number;
+}
+
 /** A validated, shape-resolved description of one call: what the backends execute. */
 export interface NormSpec {
   readonly op: OpName;
   readonly mode: StatsMode;
+  /** Statistics grouping, for the reduce and finalize stages. */
   readonly view: GroupView;
-  /** Affine parameter of flat element i: index floor(i / paramDiv) % paramMod. */
-  readonly paramDiv: number;
-  readonly paramMod: number;
+  /** Element walk of the apply stage. */
+  readonly rows: RowLayout;
+  /** Affine index of view element (o, p, q, s): q * paramQ + floor(s / paramS) (normalize_serial.wgsl). */
+  readonly paramQ: number;
+  readonly paramS: number;
   readonly eps: number;
   readonly momentum: number;
   /** Bessel correction for `moments`. */
@@ -73,8 +102,28 @@ function channelsOf(shape: readonly number[], layout: Layout, minRank: number, o
   return { n, c, spatial };
 }
 
-function base(op: OpName, mode: StatsMode, view: GroupView, paramDiv: number, paramMod: number, eps: number): NormSpec {
-  return { op, mode, view, paramDiv, paramMod, eps, momentum: 0, correction: 0, updateRunning: false, statsShape: [] };
+function base(
+  op: OpName, mode: StatsMode, view: GroupView, rows: RowLayout, eps: number, paramQ = 1, paramS = view.s,
+): NormSpec {
+  return { op, mode, view, rows, paramQ, paramS, eps, momentum: 0, correction: 0, updateRunning: false, statsShape: [] };
+}
+
+/** Rows that are one channel plane each (channels-first): group (r / groupDiv) % groupMod, param r % C. */
+function planeRows(spatial: number, c: number, groupDiv: number, groupMod: number): RowLayout {
+  return {
+    kind: 'planes', width: spatial, groupDiv, groupMod, groupMul: 1, columnGroups: 0, columnGroupDiv: 1,
+    paramPerRow: true, paramDiv: 1, paramMod: c,
+  };
+}
+
+/** Rows whose columns are the affine index (channels-last pixels, LayerNorm rows). */
+function columnRows(
+  width: number, groupDiv: number, groupMod: number, groupMul: number, columnGroups: 0 | 1 | 2, columnGroupDiv = 1,
+): RowLayout {
+  return {
+    kind: columnGroups === 0 ? 'features' : 'pixels',
+    width, groupDiv, groupMod, groupMul, columnGroups, columnGroupDiv, paramPerRow: false, paramDiv: 1, paramMod: width,
+  };
 }
 
 export function batchNormSpec(shape: readonly number[], layout: Layout, opts: BatchNormOptions): NormSpec {
@@ -98,8 +147,12 @@ export function batchNormSpec(shape: readonly number[], layout: Layout, opts: Ba
   } else {
     check(hasRunning, 'RUNNING_STATS_REQUIRED', 'batchNorm inference (training: false) needs runningMean and runningVar');
   }
-  const view = layout === 'channels-first' ? { o: 1, p: n, q: c, s: spatial } : { o: 1, p: n * spatial, q: c, s: 1 };
-  const spec = base('batchNorm', training ? 'batch' : 'running', view, layout === 'channels-first' ? spatial : 1, c, eps);
+  // With one spatial element ([N, C] inputs) both layouts are the same memory: walk it as
+  // channels-last, whose rows are long enough for vec4 access.
+  const first = layout === 'channels-first' && spatial > 1;
+  const view = first ? { o: 1, p: n, q: c, s: spatial } : { o: 1, p: n * spatial, q: c, s: 1 };
+  const rows = first ? planeRows(spatial, c, 1, c) : columnRows(c, 1, 1, 0, 1);
+  const spec = base('batchNorm', training ? 'batch' : 'running', view, rows, eps);
   return { ...spec, momentum, updateRunning: training && hasRunning };
 }
 
@@ -111,7 +164,8 @@ export function instanceNormSpec(shape: readonly number[], layout: Layout, opts:
   check(spatial > 1, 'TOO_FEW_VALUES', `instanceNorm needs more than 1 spatial element, input [${shape}]`);
   const first = layout === 'channels-first';
   const view = first ? { o: n, p: 1, q: c, s: spatial } : { o: n, p: spatial, q: c, s: 1 };
-  return base('instanceNorm', 'batch', view, first ? spatial : 1, c, eps);
+  const rows = first ? planeRows(spatial, c, 1, n * c) : columnRows(c, spatial, n, c, 1);
+  return base('instanceNorm', 'batch', view, rows, eps);
 }
 
 export function groupNormSpec(shape: readonly number[], layout: Layout, opts: GroupNormOptions): NormSpec {
@@ -122,9 +176,11 @@ export function groupNormSpec(shape: readonly number[], layout: Layout, opts: Gr
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
   checkParam('weight', opts.weight, c);
   checkParam('bias', opts.bias, c);
-  const first = layout === 'channels-first';
-  const view = first ? { o: n, p: 1, q: g, s: (c / g) * spatial } : { o: n, p: spatial, q: g, s: c / g };
-  return base('groupNorm', 'batch', view, first ? spatial : 1, c, eps);
+  const first = layout === 'channels-first' && spatial > 1;
+  const cg = c / g;
+  const view = first ? { o: n, p: 1, q: g, s: cg * spatial } : { o: n, p: spatial, q: g, s: cg };
+  const rows = first ? planeRows(spatial, c, cg, n * g) : columnRows(c, spatial, n, g, cg === 1 ? 1 : 2, cg);
+  return base('groupNorm', 'batch', view, rows, eps, cg, first ? spatial : 1);
 }
 
 function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], normalizedShape: number | readonly number[]) {
@@ -136,22 +192,23 @@ function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], nor
     'NORMALIZED_SHAPE_MISMATCH', `${op}: normalizedShape [${dims}] is not the trailing dims of input [${shape}]`,
   );
   const d = product(dims);
-  return { d, view: { o: product(shape) / d, p: 1, q: 1, s: d } };
+  const count = product(shape) / d;
+  return { d, view: { o: count, p: 1, q: 1, s: d }, rows: columnRows(d, 1, count, 1, 0) };
 }
 
 export function layerNormSpec(shape: readonly number[], opts: LayerNormOptions): NormSpec {
-  const { d, view } = trailingSpec('layerNorm', shape, opts?.normalizedShape);
+  const { d, view, rows } = trailingSpec('layerNorm', shape, opts?.normalizedShape);
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
   checkParam('weight', opts.weight, d);
   checkParam('bias', opts.bias, d);
-  return base('layerNorm', 'batch', view, 1, d, eps);
+  return base('layerNorm', 'batch', view, rows, eps, 0, 1);
 }
 
 export function rmsNormSpec(shape: readonly number[], opts: RmsNormOptions): NormSpec {
-  const { d, view } = trailingSpec('rmsNorm', shape, opts?.normalizedShape);
+  const { d, view, rows } = trailingSpec('rmsNorm', shape, opts?.normalizedShape);
   const eps = checkEps(opts.eps ?? FLOAT32_EPS);
   checkParam('weight', opts.weight, d);
-  return base('rmsNorm', 'rms', view, 1, d, eps);
+  return base('rmsNorm', 'rms', view, rows, eps, 0, 1);
 }
 
 /**
@@ -182,5 +239,5 @@ export function momentsSpec(shape: readonly number[], opts: MomentsOptions): Nor
   }
   const view = { o: slots[0], p: slots[1], q: slots[2], s: slots[3] };
   const statsShape = shape.filter((_, i) => !axes.includes(i));
-  return { ...base('moments', 'moments', view, 1, 1, 0), correction, statsShape };
+  return { ...base('moments', 'moments', view, columnRows(1, 1, 1, 0, 0), 0), correction, statsShape };
 }

@@ -1,0 +1,90 @@
+// All three stages fused, one invocation per statistics group: for software adapters.
+//
+// A CPU-backed adapter such as SwiftShader runs invocations as a few SIMD lanes per core; it
+// rewards long serial loops and punishes barriers, idle lanes and extra passes (FACTS.md).
+// Here invocation g owns group (o, q) of the [O, P, Q, S] view and makes two passes over its
+// P*S elements: Welford statistics on samples shifted by the group's first element (the twin
+// of reduce_stats + finalize_stats), then the affine write (the twin of apply_norm). The
+// second pass usually hits the cache the first one filled. Neighbouring invocations own
+// neighbouring groups, so in channels-last views the lanes of one SIMD step touch
+// neighbouring floats.
+//
+// The affine index of element (o, p, q, s) is q * paramQ + s / paramS (BatchNorm and
+// InstanceNorm: q; GroupNorm: q * C/G plus the channel within the group; LayerNorm: s); the
+// loops are split at multiples of paramS so that no element needs a division.
+// MODE 0 (batch) may also apply PyTorch's running-statistics update (group g is channel g
+// for BatchNorm); MODE 2 (rms) accumulates x^2 (welford.wgsl's SQUARE).
+
+override WG: u32 = 64;
+override MODE: u32 = 0;
+override UPDATE_RUNNING: bool = false;
+override HAS_WEIGHT: bool = false;
+override HAS_BIAS: bool = false;
+
+struct Params {
+  o: u32,
+  p: u32,
+  q: u32,
+  s: u32,
+  paramQ: u32,
+  paramS: u32,
+  eps: f32,
+  momentum: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> runningMean: array<f32>;
+@group(0) @binding(6) var<storage, read_write> runningVar: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = gid.x + gid.y * nwg.x * WG;
+  if (g >= params.o * params.q) { return; }
+  let q = g % params.q;
+  let qs = params.q * params.s;
+  let base = (g / params.q) * params.p * qs + q * params.s;
+  let shift = select(x[base], 0.0, SQUARE);
+
+  var acc = Moments(0.0, 0.0, 0.0);
+  for (var p = 0u; p < params.p; p++) {
+    let row = base + p * qs;
+    for (var s = 0u; s < params.s; s++) {
+      acc = pushSample(acc, x[row + s], shift);
+    }
+  }
+
+  let n = f32(params.p * params.s);
+  var mean = acc.mean;
+  var rstd: f32;
+  if (MODE == 2u) {
+    mean = 0.0;
+    rstd = 1.0 / sqrt(acc.mean + params.eps);
+  } else {
+    rstd = 1.0 / sqrt(acc.m2 / n + params.eps);
+    if (UPDATE_RUNNING) {
+      let m = params.momentum;
+      runningMean[g] = (1.0 - m) * runningMean[g] + m * (shift + acc.mean);
+      runningVar[g] = (1.0 - m) * runningVar[g] + m * (acc.m2 / (n - 1.0));
+    }
+  }
+
+  let spans = params.s / params.paramS;
+  for (var p = 0u; p < params.p; p++) {
+    var i = base + p * qs;
+    for (var h = 0u; h < spans; h++) {
+      let k = q * params.paramQ + h;
+      var a = rstd;
+      var b = 0.0;
+      if (HAS_WEIGHT) { a *= weight[k]; }
+      if (HAS_BIAS) { b = bias[k]; }
+      for (var s = 0u; s < params.paramS; s++) {
+        y[i] = ((x[i] - shift) - mean) * a + b;
+        i++;
+      }
+    }
+  }
+}
