@@ -137,35 +137,26 @@ fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgr
   }
 }
 
-// Channels-last rows (one pixel's channels): four planes folded by fold_affine.wgsl, read with
-// one vec4 load each. Row r belongs to sample (r / groupDiv) % groupMod.
+// Channels-last rows (one pixel's channels): four planes folded by fold_affine.wgsl. The grid's
+// y is the sample, so an invocation loads its column's plane values once and then walks rows;
+// the inner loop is a load, a multiply-add and a store.
 @group(0) @binding(1) var<storage, read> planes4: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn main_vec4_pixels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let perRow = params.width / 4u;
-  let rows = params.count / params.width;
+  let rowsPerSample = params.count / params.width / params.groupMod;
+  let o = wid.y;
   let plane = params.plane;
-  // An invocation keeps its column from row to row whenever TW covers the row, so the four
-  // plane values are reloaded only when the sample (or column) changes.
-  var cached = 0xffffffffu;
-  var shift = vec4<f32>();
-  var mean = vec4<f32>();
-  var a = vec4<f32>();
-  var b = vec4<f32>();
-  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
-    let table = ((r / params.groupDiv) % params.groupMod) * perRow;
-    let base = r * perRow;
-    for (var c = lid % TW; c < perRow; c += TW) {
-      let t = table + c;
-      if (t != cached) {
-        cached = t;
-        shift = planes4[t];
-        mean = planes4[plane + t];
-        a = planes4[2u * plane + t];
-        b = planes4[3u * plane + t];
-      }
-      y4[base + c] = ((x4[base + c] - shift) - mean) * a + b;
+  for (var c = lid % TW; c < perRow; c += TW) {
+    let t = o * perRow + c;
+    let shift = planes4[t];
+    let mean = planes4[plane + t];
+    let a = planes4[2u * plane + t];
+    let b = planes4[3u * plane + t];
+    for (var r = o * rowsPerSample + wid.x * TR + lid / TW; r < (o + 1u) * rowsPerSample; r += nwg.x * TR) {
+      let i = r * perRow + c;
+      y4[i] = ((x4[i] - shift) - mean) * a + b;
     }
   }
 }

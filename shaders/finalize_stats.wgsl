@@ -4,7 +4,9 @@
 // partials[((o * R1 + r1) * Q + q) * R2 + r2] for r1 < R1, r2 < R2, which covers every stage-1
 // variant: rows (R1 = 1, R2 = chunks), columns (R1 = row chunks, R2 = S), serial (1, 1).
 // They are Chan-merged in order, in this separate dispatch, because WebGPU gives no guarantee
-// that one workgroup can wait for another.
+// that one workgroup can wait for another. Partials may carry different shifts (samples of the
+// same group): each mean is rebased onto the first partial's shift, a difference on the scale
+// of the group's spread, so the pair (shift, mean) stays exact to float32 of the spread.
 //
 // MODE selects what is made of the merged (shift, mean, M2) of count n:
 //   0 batch    stats[g] = (shift, mean, 1/sqrt(M2/n + eps));  UPDATE_RUNNING also applies
@@ -56,12 +58,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let o = g / params.q;
   let q = g % params.q;
   var acc = Moments(0.0, 0.0, 0.0);
-  var shift = 0.0;
+  let shift = partials[(o * params.r1 * params.q + q) * params.r2].w;
   for (var r1 = 0u; r1 < params.r1; r1++) {
     for (var r2 = 0u; r2 < params.r2; r2++) {
       let part = partials[((o * params.r1 + r1) * params.q + q) * params.r2 + r2];
-      acc = chanMerge(acc, Moments(part.x, part.y, part.z));
-      shift = part.w;
+      acc = chanMerge(acc, Moments(part.x, (part.w - shift) + part.y, part.z));
     }
   }
   let n = params.count;

@@ -14,6 +14,12 @@
 // loops are split at multiples of paramS so that no element needs a division.
 // MODE 0 (batch) may also apply PyTorch's running-statistics update (group g is channel g
 // for BatchNorm); MODE 2 (rms) accumulates x^2 (welford.wgsl's SQUARE).
+//
+// When runs are multiples of four floats the vec4 entry points read and write whole vec4s:
+// a CPU adapter turns each lane's scalar load into a separate gather, so this quarters them.
+// `main_vec4_spans` serves affine spans of 4k elements (BatchNorm/InstanceNorm/GroupNorm
+// channels-first), `main_vec4_features` per-element affine (LayerNorm, RMSNorm, GroupNorm
+// channels-last).
 
 override WG: u32 = 64;
 override MODE: u32 = 0;
@@ -39,6 +45,42 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read_write> runningMean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> runningVar: array<f32>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+
+// Group g's affine from its merged statistics; applies the running update where asked.
+// Returns (shift, mean, rstd): y = ((x - shift) - mean) * rstd * weight + bias.
+fn groupAffine(g: u32, acc: Moments, shift: f32) -> vec3<f32> {
+  let n = f32(params.p * params.s);
+  if (MODE == 2u) {
+    return vec3<f32>(0.0, 0.0, 1.0 / sqrt(acc.mean + params.eps));
+  }
+  if (UPDATE_RUNNING) {
+    let m = params.momentum;
+    runningMean[g] = (1.0 - m) * runningMean[g] + m * (shift + acc.mean);
+    runningVar[g] = (1.0 - m) * runningVar[g] + m * (acc.m2 / (n - 1.0));
+  }
+  return vec3<f32>(shift, acc.mean, 1.0 / sqrt(acc.m2 / n + params.eps));
+}
+
+fn push4(a: Moments, v: vec4<f32>, shift: f32) -> Moments {
+  return pushSample(pushSample(pushSample(pushSample(a, v.x, shift), v.y, shift), v.z, shift), v.w, shift);
+}
+
+// First pass of the vec4 entries: statistics of group g; `base4` is its first vec4.
+fn groupMoments4(base4: u32, shift: f32) -> Moments {
+  let qs4 = params.q * params.s / 4u;
+  var acc = Moments(0.0, 0.0, 0.0);
+  for (var p = 0u; p < params.p; p++) {
+    let row = base4 + p * qs4;
+    for (var s = 0u; s < params.s / 4u; s++) {
+      acc = push4(acc, x4[row + s], shift);
+    }
+  }
+  return acc;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -57,34 +99,72 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 
-  let n = f32(params.p * params.s);
-  var mean = acc.mean;
-  var rstd: f32;
-  if (MODE == 2u) {
-    mean = 0.0;
-    rstd = 1.0 / sqrt(acc.mean + params.eps);
-  } else {
-    rstd = 1.0 / sqrt(acc.m2 / n + params.eps);
-    if (UPDATE_RUNNING) {
-      let m = params.momentum;
-      runningMean[g] = (1.0 - m) * runningMean[g] + m * (shift + acc.mean);
-      runningVar[g] = (1.0 - m) * runningVar[g] + m * (acc.m2 / (n - 1.0));
-    }
-  }
+  let f = groupAffine(g, acc, shift);
 
   let spans = params.s / params.paramS;
   for (var p = 0u; p < params.p; p++) {
     var i = base + p * qs;
     for (var h = 0u; h < spans; h++) {
       let k = q * params.paramQ + h;
-      var a = rstd;
+      var a = f.z;
       var b = 0.0;
       if (HAS_WEIGHT) { a *= weight[k]; }
       if (HAS_BIAS) { b = bias[k]; }
       for (var s = 0u; s < params.paramS; s++) {
-        y[i] = ((x[i] - shift) - mean) * a + b;
+        y[i] = ((x[i] - f.x) - f.y) * a + b;
         i++;
       }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4_spans(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = gid.x + gid.y * nwg.x * WG;
+  if (g >= params.o * params.q) { return; }
+  let q = g % params.q;
+  let qs4 = params.q * params.s / 4u;
+  let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
+  let shift = select(x4[base4].x, 0.0, SQUARE);
+  let f = groupAffine(g, groupMoments4(base4, shift), shift);
+
+  let spans = params.s / params.paramS;
+  for (var p = 0u; p < params.p; p++) {
+    var i = base4 + p * qs4;
+    for (var h = 0u; h < spans; h++) {
+      let k = q * params.paramQ + h;
+      var a = f.z;
+      var b = 0.0;
+      if (HAS_WEIGHT) { a *= weight[k]; }
+      if (HAS_BIAS) { b = bias[k]; }
+      for (var s = 0u; s < params.paramS / 4u; s++) {
+        y4[i] = ((x4[i] - f.x) - f.y) * a + b;
+        i++;
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4_features(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = gid.x + gid.y * nwg.x * WG;
+  if (g >= params.o * params.q) { return; }
+  let q = g % params.q;
+  let qs4 = params.q * params.s / 4u;
+  let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
+  let shift = select(x4[base4].x, 0.0, SQUARE);
+  let f = groupAffine(g, groupMoments4(base4, shift), shift);
+
+  // paramS is 1 here: the affine index of element s is q * paramQ + s, a multiple of 4 at s = 0.
+  let k4 = q * params.paramQ / 4u;
+  for (var p = 0u; p < params.p; p++) {
+    let row = base4 + p * qs4;
+    for (var s = 0u; s < params.s / 4u; s++) {
+      var a = vec4<f32>(f.z);
+      var b = vec4<f32>(0.0);
+      if (HAS_WEIGHT) { a *= weight4[k4 + s]; }
+      if (HAS_BIAS) { b = bias4[k4 + s]; }
+      y4[row + s] = ((x4[row + s] - f.x) - f.y) * a + b;
     }
   }
 }

@@ -1,11 +1,15 @@
-// Stage 1 (serial): one invocation folds a whole group, for software adapters.
+// Stage 1 (serial): one invocation folds one chunk of a group, with no cooperation at all.
 //
-// A CPU-backed adapter such as SwiftShader runs invocations as SIMD lanes of a few threads:
-// long serial loops with no barriers beat cooperating workgroups there (see FACTS.md). Each
-// invocation owns group g of the [O, P, Q, S] view and Welford-accumulates its P*S elements in
-// memory order. Neighbouring invocations own neighbouring groups, so for channels-last views
-// (S small) the lanes of one SIMD step read neighbouring floats.
-// Output: partials[g] = (n, mean, M2, shift), one partial per group.
+// Two uses. On a CPU-backed adapter such as SwiftShader, invocations are SIMD lanes of a few
+// threads and long serial loops without barriers win (FACTS.md): a few huge groups are cut
+// into `chunks` pieces so that every core gets lanes. On a GPU, groups of a few dozen
+// elements are packed one per invocation (chunks = 1) so that no workgroup idles.
+//
+// Invocation t owns chunk c = t / groups of group g = t % groups of the [O, P, Q, S] view:
+// elements [c*chunkLen, (c+1)*chunkLen) of the group's P*S, walked in memory order without a
+// division per element. Neighbouring lanes take neighbouring groups, which in channels-last
+// views are neighbouring floats. Samples are shifted by the group's first element (welford.wgsl).
+// Output: partials[g * chunks + c] = (n, mean, M2, shift), merged by finalize_stats.
 
 override WG: u32 = 64;
 
@@ -14,6 +18,8 @@ struct Params {
   p: u32,
   q: u32,
   s: u32,
+  chunkLen: u32,
+  chunks: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -22,17 +28,27 @@ struct Params {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = gid.x + gid.y * nwg.x * WG;
-  if (g >= params.o * params.q) { return; }
+  let t = gid.x + gid.y * nwg.x * WG;
+  let groups = params.o * params.q;
+  if (t >= groups * params.chunks) { return; }
+  let g = t % groups;
+  let c = t / groups;
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + (g % params.q) * params.s;
   let shift = select(x[base], 0.0, SQUARE);
+
+  let start = c * params.chunkLen;
+  let end = min(start + params.chunkLen, params.p * params.s);
   var acc = Moments(0.0, 0.0, 0.0);
-  for (var p = 0u; p < params.p; p++) {
-    let row = base + p * qs;
-    for (var s = 0u; s < params.s; s++) {
-      acc = pushSample(acc, x[row + s], shift);
+  var p = start / params.s;
+  var s = start % params.s;
+  for (var j = start; j < end; j++) {
+    acc = pushSample(acc, x[base + p * qs + s], shift);
+    s++;
+    if (s == params.s) {
+      s = 0u;
+      p++;
     }
   }
-  partials[g] = vec4<f32>(acc.n, acc.mean, acc.m2, shift);
+  partials[g * params.chunks + c] = vec4<f32>(acc.n, acc.mean, acc.m2, shift);
 }

@@ -132,7 +132,7 @@ export class WebGpuBackend implements Backend {
     const xBuf = bufferOf(x);
     const square = spec.mode === 'rms';
     if (plan.fused && io.y) {
-      rec.dispatch(kernels.normalizeSerial, {
+      rec.dispatch(kernels.normalizeSerial(plan.fused.entry), {
         WG: SERIAL_WG, MODE: MODE[spec.mode], SQUARE: square, UPDATE_RUNNING: spec.updateRunning,
         HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias,
       }, [
@@ -148,10 +148,10 @@ export class WebGpuBackend implements Backend {
     const r = plan.reduce;
     if (r) {
       partials = rec.temp(r.partials * 16, BufferUsage.STORAGE, 'partials');
-      const view = [v.o, v.p, v.q, v.s];
+      const view = [r.view.o, r.view.p, r.view.q, r.view.s];
       if (r.variant === 'serial') {
         rec.dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, SQUARE: square },
-          [rec.uniform('reduce-params', view), xBuf, partials], r.workgroups);
+          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
       } else if (r.variant === 'columns') {
         rec.dispatch(kernels.reduceStatsColumns, { TX: r.tx, TY: r.ty, SQUARE: square },
           [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);

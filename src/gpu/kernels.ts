@@ -45,10 +45,11 @@ export const kernels = {
     name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
     bindings: ['uniform', 'read', 'write', 'write', 'write'],
   } as KernelDef,
-  normalizeSerial: {
-    name: 'normalize_serial', sources: [welford, normalizeSerial], entryPoint: 'main',
+  /** Entry `main` (scalar), `main_vec4_spans` or `main_vec4_features`. */
+  normalizeSerial: (entryPoint: string): KernelDef => ({
+    name: 'normalize_serial', sources: [welford, normalizeSerial], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'write', 'write', 'write'],
-  } as KernelDef,
+  }),
   foldAffine: {
     name: 'fold_affine', sources: [foldAffine], entryPoint: 'main',
     bindings: ['uniform', 'read', 'read', 'read', 'write'],

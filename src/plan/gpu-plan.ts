@@ -4,7 +4,7 @@
  * maxComputeWorkgroupsPerDimension, and never depends on values of the data.
  */
 import type { NormSpec } from './spec';
-import { elementCount, groupCount, groupSize } from './view';
+import { elementCount, groupCount, groupSize, type GroupView } from './view';
 
 export interface AdapterTraits {
   /** CPU-backed adapter: few invocations with long serial loops win there. */
@@ -19,6 +19,8 @@ export type ReduceVariant = 'rows' | 'columns' | 'serial';
 
 export interface ReducePlan {
   variant: ReduceVariant;
+  /** The view the stage-1 kernel walks: the statistics view, or its columns as groups. */
+  view: GroupView;
   workgroups: [number, number, number];
   /** Tile shape of the columns variant. */
   tx: number;
@@ -35,7 +37,7 @@ export interface ReducePlan {
 
 export interface GpuPlan {
   /** normalize_serial.wgsl: all stages in one dispatch of one invocation per group. */
-  fused: { workgroups: [number, number, number]; why: string } | null;
+  fused: { entry: string; workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
   apply: { vec4: boolean; tw: number; workgroups: [number, number, number] } | null;
@@ -48,6 +50,10 @@ export const APPLY_WG = 256;
 const TARGET_WORKGROUPS = 4096;
 /** Minimum elements per invocation before a group is split across more workgroups. */
 const MIN_PER_INVOCATION = 8;
+/** vec4 (or scalar) accesses per apply invocation: amortizes per-row index math. */
+const APPLY_PER_INVOCATION = 8;
+/** Serial invocations that keep a CPU-backed adapter's cores and SIMD lanes busy. */
+const SOFTWARE_LANES = 256;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -63,17 +69,30 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
   const groups = groupCount(v);
   const m = groupSize(v);
   const maxDim = a.maxWorkgroupsPerDim;
-  const serial = (why: string): ReducePlan => ({
-    variant: 'serial', workgroups: linearGrid(groups, SERIAL_WG, maxDim), tx: 0, ty: 0,
-    chunkLen: m, chunks: 1, r1: 1, r2: 1, partials: groups, why,
-  });
+  const serial = (chunks: number, why: string, columns = false): ReducePlan => {
+    // With `columns`, each of the S columns of a group is accumulated on its own, so that
+    // neighbouring lanes read neighbouring floats; finalize merges the S x chunks partials.
+    const walked = columns ? { o: v.o, p: v.p, q: v.q * v.s, s: 1 } : v;
+    const rows = groupSize(walked);
+    const chunkLen = ceilDiv(rows, chunks);
+    const n = ceilDiv(rows, chunkLen);
+    const perGroup = columns ? v.s * n : n;
+    return {
+      variant: 'serial', view: walked, workgroups: linearGrid(groupCount(walked) * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
+      chunkLen, chunks: n, r1: 1, r2: perGroup, partials: groups * perGroup, why,
+    };
+  };
 
-  if (a.prefer === 'serial') return serial('forced by EngineOptions.kernels');
-  if (a.prefer === 'auto' && a.software && groups >= 16) {
-    return serial('software adapter: one invocation per group beats cooperating workgroups');
+  if (a.prefer === 'serial' || (a.prefer === 'auto' && a.software)) {
+    // Enough lanes for every core, each with a long run of elements; short runs
+    // (channels-last) are walked column by column.
+    const columns = v.s < 4 && v.p > 1;
+    const lanes = columns ? groups * v.s : groups;
+    const chunks = Math.max(1, Math.min(Math.ceil(SOFTWARE_LANES / lanes), Math.floor(m / 1024)));
+    return serial(chunks, `software adapter: ${chunks} serial invocation(s) per ${columns ? 'column' : 'group'}, no barriers`, columns);
   }
   if (a.prefer === 'auto' && m <= 64) {
-    return serial('small groups: packed one per invocation so no workgroup idles');
+    return serial(1, 'small groups: packed one per invocation so no workgroup idles');
   }
 
   if (v.s < 32 && v.o <= maxDim) {
@@ -86,7 +105,7 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
     const chunkLen = ceilDiv(v.p, rowChunks);
     const chunks = ceilDiv(v.p, chunkLen);
     return {
-      variant: 'columns', workgroups: [tiles, chunks, v.o], tx, ty, chunkLen, chunks,
+      variant: 'columns', view: v, workgroups: [tiles, chunks, v.o], tx, ty, chunkLen, chunks,
       r1: chunks, r2: v.s, partials: v.o * chunks * width,
       why: `short runs (S=${v.s}): coalesced reads along rows, ${tx}x${ty} tiles`,
     };
@@ -98,7 +117,7 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
   const chunks = ceilDiv(m, chunkLen);
   const gy = Math.min(groups, maxDim);
   return {
-    variant: 'rows', workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
+    variant: 'rows', view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
     r1: 1, r2: chunks, partials: groups * chunks,
     why: `long runs (S=${v.s}): ${chunks} workgroup(s) per group of ${m}`,
   };
@@ -107,31 +126,46 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
 /** Software adapters (or `kernels: 'serial'`) run batch/rms normalizations fused, given enough groups. */
 function fusedSerial(spec: NormSpec, a: AdapterTraits): boolean {
   if (spec.mode !== 'batch' && spec.mode !== 'rms') return false;
-  return a.prefer === 'serial' || (a.prefer === 'auto' && a.software && groupCount(spec.view) >= 16);
+  // Runs shorter than a vec4 (channels-last) make every lane gather; the staged path is faster.
+  return a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4);
 }
 
 export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const groups = groupCount(spec.view);
   if (fusedSerial(spec, a)) {
+    const s = spec.view.s;
+    const { paramS, paramQ } = spec;
+    // vec4 access needs runs of 4k floats whose affine index is constant per span or aligned.
+    const entry = s % 4 !== 0 ? 'main'
+      : paramS % 4 === 0 ? 'main_vec4_spans'
+        : paramS === 1 && paramQ % 4 === 0 ? 'main_vec4_features' : 'main';
     return {
-      fused: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim), why: 'software adapter: one invocation per group, two passes, no barriers' },
+      fused: {
+        entry, workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
+        why: 'software adapter: one invocation per group, two passes, no barriers',
+      },
       reduce: null, finalize: null, apply: null,
     };
   }
   const count = elementCount(spec.view);
   const width = spec.rows.width;
-  const vec4 = width % 4 === 0;
-  // Invocations along a row: the power of two that covers most of its (vec4) columns.
+  // Channels-last vec4 rows put samples on grid y, within the per-dimension limit.
+  const vec4 = width % 4 === 0 && (spec.rows.kind !== 'pixels' || spec.rows.groupMod <= a.maxWorkgroupsPerDim);
+  // Invocations along a row: the power of two that covers most of its (vec4) columns; then
+  // enough rows per invocation for about APPLY_PER_INVOCATION accesses each.
   const columns = vec4 ? width / 4 : width;
   const tw = Math.min(APPLY_WG, 2 ** Math.max(0, Math.round(Math.log2(columns))));
-  const rowsPerGroup = APPLY_WG / tw;
+  const rowsPerGroup = (APPLY_WG / tw) * Math.max(1, Math.round(APPLY_PER_INVOCATION / ceilDiv(columns, tw)));
   return {
     fused: null,
     reduce: spec.mode === 'running' ? null : chooseReduce(spec, a),
     finalize: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim) },
     apply: spec.mode === 'moments' ? null : {
       vec4, tw,
-      workgroups: [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
+      // Channels-last vec4 rows are dispatched per sample (grid y): see main_vec4_pixels.
+      workgroups: vec4 && spec.rows.kind === 'pixels'
+        ? [Math.min(ceilDiv(count / width / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
+        : [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
     },
   };
 }
