@@ -65,10 +65,6 @@ fn groupAffine(g: u32, acc: Moments, shift: f32) -> vec3<f32> {
   return vec3<f32>(shift, acc.mean, 1.0 / sqrt(acc.m2 / n + params.eps));
 }
 
-fn push4(a: Moments, v: vec4<f32>, shift: f32) -> Moments {
-  return pushSample(pushSample(pushSample(pushSample(a, v.x, shift), v.y, shift), v.z, shift), v.w, shift);
-}
-
 // First pass of the vec4 entries: statistics of group g; `base4` is its first vec4.
 fn groupMoments4(base4: u32, shift: f32) -> Moments {
   let qs4 = params.q * params.s / 4u;

@@ -47,3 +47,7 @@ fn pushSample(a: Moments, x: f32, shift: f32) -> Moments {
   if (SQUARE) { return meanPush(a, x * x); }
   return welfordPush(a, x - shift);
 }
+
+fn push4(a: Moments, v: vec4<f32>, shift: f32) -> Moments {
+  return pushSample(pushSample(pushSample(pushSample(a, v.x, shift), v.y, shift), v.z, shift), v.w, shift);
+}

@@ -88,7 +88,10 @@ export class WebGpuBackend implements Backend {
   describe(spec: NormSpec): KernelChoice[] {
     const plan = this.plan(spec);
     const out: KernelChoice[] = [];
-    if (plan.fused) return [{ stage: 'normalizeSerial', variant: 'fused-serial', workgroups: plan.fused.workgroups, why: plan.fused.why }];
+    if (plan.fused) {
+      const stage = plan.fused.kernel === 'rows' ? 'normalizeRows' : 'normalizeSerial';
+      return [{ stage, variant: `fused-${plan.fused.kernel}`, workgroups: plan.fused.workgroups, why: plan.fused.why }];
+    }
     if (plan.reduce) {
       out.push({ stage: 'reduceStats', variant: plan.reduce.variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
     }
@@ -131,6 +134,16 @@ export class WebGpuBackend implements Backend {
     const rec = this.recorder(`normgpu:${spec.op}`);
     const xBuf = bufferOf(x);
     const square = spec.mode === 'rms';
+    if (plan.fused?.kernel === 'rows' && io.y) {
+      rec.dispatch(kernels.normalizeRows(this.traits.subgroups, plan.fused.entry), {
+        WG: REDUCE_WG, SQUARE: square, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias,
+      }, [
+        rec.uniform('rows-params', [groupCount(v), v.q, v.s, spec.paramQ, spec.paramS], [spec.eps]),
+        xBuf, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, io.y,
+      ], plan.fused.workgroups);
+      rec.submit();
+      return;
+    }
     if (plan.fused && io.y) {
       rec.dispatch(kernels.normalizeSerial(plan.fused.entry), {
         WG: SERIAL_WG, MODE: MODE[spec.mode], SQUARE: square, UPDATE_RUNNING: spec.updateRunning,

@@ -8,6 +8,7 @@ import finalizeStats from '../../shaders/finalize_stats.wgsl?raw';
 import foldAffine from '../../shaders/fold_affine.wgsl?raw';
 import mergeSubgroup from '../../shaders/merge_subgroup.wgsl?raw';
 import mergeWorkgroup from '../../shaders/merge_workgroup.wgsl?raw';
+import normalizeRows from '../../shaders/normalize_rows.wgsl?raw';
 import normalizeSerial from '../../shaders/normalize_serial.wgsl?raw';
 import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
 import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
@@ -45,6 +46,12 @@ export const kernels = {
     name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
     bindings: ['uniform', 'read', 'write', 'write', 'write'],
   } as KernelDef,
+  /** Entry `main_spans` or `main_features`. */
+  normalizeRows: (subgroups: boolean, entryPoint: string): KernelDef => ({
+    name: subgroups ? 'normalize_rows+subgroup' : 'normalize_rows+workgroup',
+    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, normalizeRows], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'write'],
+  }),
   /** Entry `main` (scalar), `main_vec4_spans` or `main_vec4_features`. */
   normalizeSerial: (entryPoint: string): KernelDef => ({
     name: 'normalize_serial', sources: [welford, normalizeSerial], entryPoint,

@@ -36,8 +36,11 @@ export interface ReducePlan {
 }
 
 export interface GpuPlan {
-  /** normalize_serial.wgsl: all stages in one dispatch of one invocation per group. */
-  fused: { entry: string; workgroups: [number, number, number]; why: string } | null;
+  /**
+   * All stages in one dispatch: normalize_serial.wgsl (one invocation per group, software
+   * adapters) or normalize_rows.wgsl (one workgroup per group held in registers, GPUs).
+   */
+  fused: { kernel: 'serial' | 'rows'; entry: string; workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
   apply: { vec4: boolean; tw: number; workgroups: [number, number, number] } | null;
@@ -123,30 +126,45 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
   };
 }
 
-/** Software adapters (or `kernels: 'serial'`) run batch/rms normalizations fused, given enough groups. */
-function fusedSerial(spec: NormSpec, a: AdapterTraits): boolean {
-  if (spec.mode !== 'batch' && spec.mode !== 'rms') return false;
+/** Largest group normalize_rows.wgsl holds in registers: WG invocations x K vec4s. */
+export const ROWS_MAX_GROUP = REDUCE_WG * 4 * 8;
+
+/**
+ * The vec4 entry a fused kernel can use for this spec, or null: runs of 4k floats whose affine
+ * index is constant over each vec4 (spans) or advances with it, vec4-aligned (features).
+ */
+function vec4Entry(spec: NormSpec): 'spans' | 'features' | null {
+  if (spec.view.s % 4 !== 0) return null;
+  if (spec.paramS % 4 === 0) return 'spans';
+  return spec.paramS === 1 && spec.paramQ % 4 === 0 ? 'features' : null;
+}
+
+function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
+  if (spec.mode !== 'batch' && spec.mode !== 'rms') return null;
+  const groups = groupCount(spec.view);
+  const entry = vec4Entry(spec);
   // Runs shorter than a vec4 (channels-last) make every lane gather; the staged path is faster.
-  return a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4);
+  if (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4)) {
+    return {
+      kernel: 'serial', entry: entry ? `main_vec4_${entry}` : 'main', workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
+      why: 'software adapter: one invocation per group, two passes, no barriers',
+    };
+  }
+  const gpuShaped = a.prefer === 'parallel' || !a.software;
+  if (gpuShaped && entry && spec.view.p === 1 && spec.view.s <= ROWS_MAX_GROUP) {
+    const x = Math.min(groups, a.maxWorkgroupsPerDim);
+    return {
+      kernel: 'rows', entry: `main_${entry}`, workgroups: [x, ceilDiv(groups, x), 1],
+      why: `contiguous groups of ${spec.view.s} held in registers: one read, one write`,
+    };
+  }
+  return null;
 }
 
 export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const groups = groupCount(spec.view);
-  if (fusedSerial(spec, a)) {
-    const s = spec.view.s;
-    const { paramS, paramQ } = spec;
-    // vec4 access needs runs of 4k floats whose affine index is constant per span or aligned.
-    const entry = s % 4 !== 0 ? 'main'
-      : paramS % 4 === 0 ? 'main_vec4_spans'
-        : paramS === 1 && paramQ % 4 === 0 ? 'main_vec4_features' : 'main';
-    return {
-      fused: {
-        entry, workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
-        why: 'software adapter: one invocation per group, two passes, no barriers',
-      },
-      reduce: null, finalize: null, apply: null,
-    };
-  }
+  const fused = planFused(spec, a);
+  if (fused) return { fused, reduce: null, finalize: null, apply: null };
   const count = elementCount(spec.view);
   const width = spec.rows.width;
   // Channels-last vec4 rows put samples on grid y, within the per-dimension limit.

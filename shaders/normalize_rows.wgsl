@@ -1,0 +1,100 @@
+// All three stages in one pass, one workgroup per statistics group held in registers: GPUs.
+//
+// For contiguous groups (LayerNorm rows; InstanceNorm and GroupNorm channels-first) of at most
+// WG * 4 * K floats, each invocation loads up to K vec4s of its group into registers, folds
+// them with Welford (shifted by the group's first element), and `workgroupMerge` (subgroup or
+// workgroup-memory variant, linked from merge_*.wgsl) combines the invocations. Invocation 0
+// publishes (mean, rstd) through workgroup memory, and every invocation normalizes the values
+// it still holds. The input is read once and the output written once: the traffic of a copy.
+//
+// The affine index of element e of group (o, q) is q * paramQ + e / paramS, as in
+// normalize_serial.wgsl: `main_spans` serves paramS % 4 == 0 (one index per vec4), and
+// `main_features` paramS == 1 (LayerNorm: weight and bias read as vec4s).
+
+override WG: u32 = 256;
+override HAS_WEIGHT: bool = false;
+override HAS_BIAS: bool = false;
+const K: u32 = 8u;
+
+struct Params {
+  groups: u32,
+  q: u32,
+  s: u32,
+  paramQ: u32,
+  paramS: u32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
+
+var<workgroup> published: vec3<f32>;
+
+// Loads the group into `v`, merges its statistics and returns (shift, mean, rstd) to all.
+fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> vec3<f32> {
+  let n4 = params.s / 4u;
+  let shift = select(x4[base4].x, 0.0, SQUARE);
+  var acc = Moments(0.0, 0.0, 0.0);
+  for (var k = 0u; k < K; k++) {
+    let j = lid + k * WG;
+    if (j < n4) {
+      (*v)[k] = x4[base4 + j];
+      acc = push4(acc, (*v)[k], shift);
+    }
+  }
+  let total = workgroupMerge(acc, lid);
+  if (lid == 0u) {
+    if (SQUARE) {
+      published = vec3<f32>(0.0, 0.0, 1.0 / sqrt(total.mean + params.eps));
+    } else {
+      published = vec3<f32>(shift, total.mean, 1.0 / sqrt(total.m2 / f32(params.s) + params.eps));
+    }
+  }
+  return workgroupUniformLoad(&published);
+}
+
+@compute @workgroup_size(WG)
+fn main_spans(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= params.groups) { return; }
+  let base4 = g * (params.s / 4u);
+  var v: array<vec4<f32>, K>;
+  let f = groupStats(base4, lid, &v);
+  let q = g % params.q;
+  for (var k = 0u; k < K; k++) {
+    let j = lid + k * WG;
+    if (j < params.s / 4u) {
+      let p = q * params.paramQ + j * 4u / params.paramS;
+      var a = f.z;
+      var b = 0.0;
+      if (HAS_WEIGHT) { a *= weight[p]; }
+      if (HAS_BIAS) { b = bias[p]; }
+      y4[base4 + j] = ((v[k] - f.x) - f.y) * a + b;
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_features(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  if (g >= params.groups) { return; }
+  let base4 = g * (params.s / 4u);
+  var v: array<vec4<f32>, K>;
+  let f = groupStats(base4, lid, &v);
+  let p4 = (g % params.q) * params.paramQ / 4u;
+  for (var k = 0u; k < K; k++) {
+    let j = lid + k * WG;
+    if (j < params.s / 4u) {
+      var a = vec4<f32>(f.z);
+      var b = vec4<f32>(0.0);
+      if (HAS_WEIGHT) { a *= weight4[p4 + j]; }
+      if (HAS_BIAS) { b = bias4[p4 + j]; }
+      y4[base4 + j] = ((v[k] - f.x) - f.y) * a + b;
+    }
+  }
+}
