@@ -68,14 +68,14 @@ fn groupAffine(g: u32, acc: Moments, shift: f32) -> vec3<f32> {
 // First pass of the vec4 entries: statistics of group g; `base4` is its first vec4.
 fn groupMoments4(base4: u32, shift: f32) -> Moments {
   let qs4 = params.q * params.s / 4u;
-  var acc = Moments(0.0, 0.0, 0.0);
+  var acc = NO_SAMPLES;
   for (var p = 0u; p < params.p; p++) {
     let row = base4 + p * qs4;
     for (var s = 0u; s < params.s / 4u; s++) {
-      acc = push4(acc, x4[row + s], shift);
+      acc = blockedPush4(acc, x4[row + s], shift);
     }
   }
-  return acc;
+  return blockedTotal(acc);
 }
 
 @compute @workgroup_size(WG)
@@ -87,15 +87,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let base = (g / params.q) * params.p * qs + q * params.s;
   let shift = select(x[base], 0.0, SQUARE);
 
-  var acc = Moments(0.0, 0.0, 0.0);
+  var acc = NO_SAMPLES;
   for (var p = 0u; p < params.p; p++) {
     let row = base + p * qs;
     for (var s = 0u; s < params.s; s++) {
-      acc = pushSample(acc, x[row + s], shift);
+      acc = blockedPush(acc, x[row + s], shift);
     }
   }
 
-  let f = groupAffine(g, acc, shift);
+  let f = groupAffine(g, blockedTotal(acc), shift);
 
   let spans = params.s / params.paramS;
   for (var p = 0u; p < params.p; p++) {

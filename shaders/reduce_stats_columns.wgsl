@@ -41,16 +41,17 @@ fn main(
   let width = params.q * params.s;
   let inRange = w < width;
 
-  var acc = Moments(0.0, 0.0, 0.0);
+  var blocked = NO_SAMPLES;
   var shift = 0.0;
   if (inRange) {
     let block = o * params.p * width;
     shift = select(x[block + (w / params.s) * params.s], 0.0, SQUARE);
     let rowEnd = min((rc + 1u) * params.rowsPerChunk, params.p);
     for (var p = rc * params.rowsPerChunk + local.y; p < rowEnd; p += TY) {
-      acc = pushSample(acc, x[block + p * width + w], shift);
+      blocked = blockedPush(blocked, x[block + p * width + w], shift);
     }
   }
+  var acc = blockedTotal(blocked);
   rowsTile[local.y * TX + local.x] = acc;
   workgroupBarrier();
   if (local.y == 0u && inRange) {

@@ -39,16 +39,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);
-  var acc = Moments(0.0, 0.0, 0.0);
+  var acc = NO_SAMPLES;
   var p = start / params.s;
   var s = start % params.s;
   for (var j = start; j < end; j++) {
-    acc = pushSample(acc, x[base + p * qs + s], shift);
+    acc = blockedPush(acc, x[base + p * qs + s], shift);
     s++;
     if (s == params.s) {
       s = 0u;
       p++;
     }
   }
-  partials[g * params.chunks + c] = vec4<f32>(acc.n, acc.mean, acc.m2, shift);
+  let total = blockedTotal(acc);
+  partials[g * params.chunks + c] = vec4<f32>(total.n, total.mean, total.m2, shift);
 }

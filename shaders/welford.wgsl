@@ -51,3 +51,34 @@ fn pushSample(a: Moments, x: f32, shift: f32) -> Moments {
 fn push4(a: Moments, v: vec4<f32>, shift: f32) -> Moments {
   return pushSample(pushSample(pushSample(pushSample(a, v.x, shift), v.y, shift), v.z, shift), v.w, shift);
 }
+
+// Long serial loops fold samples into blocks of BLOCK and blocks into the total with Chan's
+// merge: rounding error then grows like BLOCK + n / BLOCK instead of n.
+const BLOCK: f32 = 64.0;
+
+struct Blocked {
+  total: Moments,
+  block: Moments,
+}
+
+fn blockedPush(a: Blocked, x: f32, shift: f32) -> Blocked {
+  let b = pushSample(a.block, x, shift);
+  if (b.n >= BLOCK) {
+    return Blocked(chanMerge(a.total, b), Moments(0.0, 0.0, 0.0));
+  }
+  return Blocked(a.total, b);
+}
+
+fn blockedPush4(a: Blocked, v: vec4<f32>, shift: f32) -> Blocked {
+  let b = push4(a.block, v, shift);
+  if (b.n >= BLOCK) {
+    return Blocked(chanMerge(a.total, b), Moments(0.0, 0.0, 0.0));
+  }
+  return Blocked(a.total, b);
+}
+
+fn blockedTotal(a: Blocked) -> Moments {
+  return chanMerge(a.total, a.block);
+}
+
+const NO_SAMPLES = Blocked(Moments(0.0, 0.0, 0.0), Moments(0.0, 0.0, 0.0));
