@@ -92,7 +92,7 @@ export function applyNorm(
     const rowParam = Math.floor(r / l.paramDiv) % l.paramMod;
     for (let w = 0; w < l.width; w++, i++) {
       const g = rowGroup + (l.columnGroups === 0 ? 0 : l.columnGroups === 1 ? w : Math.floor(w / l.columnGroupDiv));
-      const k = l.paramPerRow ? rowParam : w;
+      const k = l.kind === 'planes' ? rowParam : w;
       const w1 = weight ? weight[k] : 1;
       // PyTorch's order for RMSNorm (x * rstd) keeps 0 * inf = NaN exactly where it does.
       y[i] = rms ? x[i] * affine.rstd[g] * w1 : (x[i] - affine.mean[g]) * affine.rstd[g] * w1 + (bias ? bias[k] : 0);

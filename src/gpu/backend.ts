@@ -29,8 +29,8 @@ export class WebGpuBackend implements Backend {
   readonly traits: AdapterTraits;
   readonly pool: BufferPool;
   readonly #owned: boolean;
-  // Dawn's GPU object in Node: held so V8 cannot collect it while the device lives.
-  readonly #keepAlive: unknown;
+  /** @internal Dawn's GPU object in Node, held so V8 cannot collect it while the device lives. */
+  readonly keepAlive: unknown;
   // Bound where a stage's optional operand is absent. Writable bindings may not alias each
   // other, so each writable slot has its own spare.
   readonly #unusedRead: GPUBuffer;
@@ -40,7 +40,7 @@ export class WebGpuBackend implements Backend {
     this.device = acquired.device;
     this.info = acquired.info;
     this.#owned = acquired.owned;
-    this.#keepAlive = acquired.keepAlive;
+    this.keepAlive = acquired.keepAlive;
     this.pool = new BufferPool(this.device);
     this.traits = {
       software: acquired.info.software,
@@ -52,10 +52,6 @@ export class WebGpuBackend implements Backend {
     const spare = (label: string) => this.device.createBuffer({ label: `normgpu:unused-${label}`, size: 16, usage: BufferUsage.STORAGE });
     this.#unusedRead = spare('read');
     this.#unusedWrite = [spare('stats'), spare('mean'), spare('var')];
-  }
-
-  get keepAlive(): unknown {
-    return this.#keepAlive;
   }
 
   upload(data: Float32Array): Storage {
@@ -201,7 +197,7 @@ export class WebGpuBackend implements Backend {
         WG: APPLY_WG, TW: plan.apply.tw,
         // Folded planes already hold weight and bias.
         HAS_WEIGHT: affine.HAS_WEIGHT && !vec4Pixels, HAS_BIAS: affine.HAS_BIAS && !vec4Pixels,
-        PARAM_PER_ROW: l.paramPerRow, COLUMN_GROUPS: l.columnGroups,
+        PARAM_PER_ROW: l.kind === 'planes', COLUMN_GROUPS: l.columnGroups,
       },
         [
           rec.uniform('apply-params', [

@@ -127,7 +127,7 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
 }
 
 /** Largest group normalize_rows.wgsl holds in registers: WG invocations x K vec4s. */
-export const ROWS_MAX_GROUP = REDUCE_WG * 4 * 8;
+const ROWS_MAX_GROUP = REDUCE_WG * 4 * 8;
 
 /**
  * The vec4 entry a fused kernel can use for this spec, or null: runs of 4k floats whose affine

@@ -21,7 +21,7 @@ export type StatsMode = 'batch' | 'running' | 'rms' | 'moments';
  * How the apply stage walks the tensor: rows of `width` contiguous elements, with the group
  * and affine index of row r, column w given by (see apply_norm.wgsl)
  *   group = ((r / groupDiv) % groupMod) * groupMul + [0 | w | w / columnGroupDiv]
- *   param = paramPerRow ? (r / paramDiv) % paramMod : w
+ *   param = kind === 'planes' ? (r / paramDiv) % paramMod : w
  * so index math is per row, not per element.
  */
 export interface RowLayout {
@@ -38,7 +38,6 @@ export interface RowLayout {
   /** Column part of the group index: 0 none, 1 the column, 2 column / columnGroupDiv. */
   readonly columnGroups: 0 | 1 | 2;
   readonly columnGroupDiv: number;
-  readonly paramPerRow: boolean;
   readonly paramDiv: number;
   readonly paramMod: number;
 }
@@ -112,7 +111,7 @@ function base(
 function planeRows(spatial: number, c: number, groupDiv: number, groupMod: number): RowLayout {
   return {
     kind: 'planes', width: spatial, groupDiv, groupMod, groupMul: 1, columnGroups: 0, columnGroupDiv: 1,
-    paramPerRow: true, paramDiv: 1, paramMod: c,
+    paramDiv: 1, paramMod: c,
   };
 }
 
@@ -122,7 +121,7 @@ function columnRows(
 ): RowLayout {
   return {
     kind: columnGroups === 0 ? 'features' : 'pixels',
-    width, groupDiv, groupMod, groupMul, columnGroups, columnGroupDiv, paramPerRow: false, paramDiv: 1, paramMod: width,
+    width, groupDiv, groupMod, groupMul, columnGroups, columnGroupDiv, paramDiv: 1, paramMod: width,
   };
 }
 
