@@ -17,7 +17,16 @@ export type ErrorCode =
   | 'DISPOSED_TENSOR' // use of a tensor after dispose()
   | 'FOREIGN_TENSOR' // a tensor that belongs to another engine
   | 'DISPOSED_ENGINE' // use of an engine after dispose()
-  | 'WEBGPU_UNAVAILABLE'; // backend 'webgpu' asked for where no adapter can be had
+  | 'WEBGPU_UNAVAILABLE' // backend 'webgpu' asked for where no adapter can be had
+  | 'EMPTY_IMAGE' // an image source with zero width or height
+  | 'CHANNEL_MISMATCH' // image bytes not 1, 3 or 4 per pixel, or mean/std/tensor channels that do not match
+  | 'CROP_TOO_LARGE' // a center crop larger than the (resized) image
+  | 'ZERO_STD' // an image normalization std of 0 (or not finite)
+  | 'IMAGE_SIZE_MISMATCH' // images of one batch that come out at different sizes (give resize or centerCrop)
+  | 'UNSUPPORTED_SOURCE' // an image source this backend or environment cannot read (a GPUTexture on the CPU backend, a DOM image in Node)
+  | 'NOT_FITTED' // a scaler used before fit/partialFit
+  | 'FEATURE_MISMATCH' // scaler data whose feature count differs from the fitted one
+  | 'STATS_MISMATCH'; // dataset statistics (batches or partials) of different channels or resolution
 
 /** The one error class of normgpu: `code` says what was wrong, the message names it. */
 export class NormGpuError extends Error {

@@ -17,3 +17,14 @@ export type { AdapterSummary } from './gpu/device';
 export type { KernelChoice } from './backend';
 export type { GroupView } from './plan/view';
 export type { OpName } from './plan/spec';
+export { preprocess, planPreprocess, type ImageBytes, type ImageSource } from './api/preprocess';
+export {
+  IMAGE_PRESETS, LUMA_601, type ChannelOrder, type ImagePreset, type PreprocessOptions, type PreprocessSpec,
+} from './plan/preprocess';
+export {
+  DatasetStats, emptyDatasetStats, finalizeDatasetStats, mergeDatasetStats,
+  type DatasetProgress, type DatasetStatsOptions, type DatasetStatsPartial, type DatasetStatsResult, type DatasetTransform,
+} from './api/dataset-stats';
+export {
+  MinMaxScaler, StandardScaler, type FeatureData, type MinMaxScalerOptions, type StandardScalerOptions,
+} from './api/scalers';

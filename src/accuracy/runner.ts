@@ -5,6 +5,7 @@
  * CLI) and in a browser page (the Chromium test); the caller supplies file loading.
  */
 import type { Engine, Tensor } from '../index';
+import { PREPROCESSING_OPS, runPreprocessingOp } from './preprocessing-ops';
 
 /** One case of a golden manifest, as written by the generator (snake_case params). */
 export interface GoldenCase {
@@ -55,10 +56,7 @@ export interface AccuracyReport {
  * Golden ops the engine does not implement, with the reason reported for them. Remove an
  * entry here and add a branch to `runOp` when the engine gains the op.
  */
-export const UNSUPPORTED_OPS: Readonly<Record<string, string>> = {
-  image_normalize: 'image_normalize (uint8 HWC -> float CHW) is not an engine op',
-  standard_scaler: 'standard_scaler (scikit-learn) is not an engine op',
-};
+export const UNSUPPORTED_OPS: Readonly<Record<string, string>> = {};
 
 /**
  * Tolerance on the max scaled error |actual − expected| / (1 + |expected|) of a case:
@@ -131,7 +129,9 @@ async function runCase(
       made.push(t);
       return t;
     };
-    const comparisons = await runOp(engine, c, load, track);
+    const comparisons = PREPROCESSING_OPS.has(c.op)
+      ? await runPreprocessingOp(engine, c, loadFile, load, track)
+      : await runOp(engine, c, load, track);
     const { maxAbs, maxScaled, problem } = compare(comparisons);
     const pass = problem === undefined && maxScaled <= base.tolerance;
     const reason = problem ?? (pass ? undefined : `max scaled error ${maxScaled.toExponential(3)} > ${base.tolerance.toExponential(0)}`);
@@ -145,7 +145,10 @@ async function runCase(
 }
 
 /** The golden ops `runOp` handles. */
-const OPS = new Set(['batch_norm_train', 'batch_norm_eval', 'layer_norm', 'rms_norm', 'instance_norm', 'group_norm', 'moments']);
+const OPS = new Set([
+  'batch_norm_train', 'batch_norm_eval', 'layer_norm', 'rms_norm', 'instance_norm', 'group_norm', 'moments',
+  ...PREPROCESSING_OPS,
+]);
 
 const LAYOUTS: Readonly<Record<string, 'channels-first' | 'channels-last'>> = {
   NCHW: 'channels-first',
@@ -201,9 +204,9 @@ async function runOp(
     }
     case 'moments': {
       const axes = numberArray(p, 'axes');
-      const biased = engine.moments(x, { axes, correction: 0 });
-      const unbiased = engine.moments(x, { axes, correction: 1 });
-      for (const t of [biased.mean, biased.variance, unbiased.mean, unbiased.variance]) track(t);
+      const trackBoth = (m: { mean: Tensor; variance: Tensor }) => ({ mean: track(m.mean), variance: track(m.variance) });
+      const biased = trackBoth(engine.moments(x, { axes, correction: 0 }));
+      const unbiased = trackBoth(engine.moments(x, { axes, correction: 1 }));
       const mean = await load('mean');
       return [
         { name: 'mean (correction 0)', actual: await biased.mean.read(), expected: mean },

@@ -60,6 +60,15 @@ export class Engine {
     return this.#backend instanceof WebGpuBackend ? this.#backend.device : null;
   }
 
+  /**
+   * @internal The backend, for ops that live in their own modules (image preprocessing, feature
+   * scalers, dataset statistics); throws DISPOSED_ENGINE after `dispose()`.
+   */
+  get internalBackend(): Backend {
+    this.#alive();
+    return this.#backend;
+  }
+
   /** Bytes in live GPU buffers and in the pool (0 and 0 on the CPU backend). */
   memory(): { liveBytes: number; pooledBytes: number } {
     return this.#backend instanceof WebGpuBackend ? this.#backend.pool.stats() : { liveBytes: 0, pooledBytes: 0 };

@@ -14,9 +14,16 @@ import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
 import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
 import reduceStatsSerial from '../../shaders/reduce_stats_serial.wgsl?raw';
 import welford from '../../shaders/welford.wgsl?raw';
+import columnStats from '../../shaders/column_stats.wgsl?raw';
+import mergeStats from '../../shaders/merge_stats.wgsl?raw';
+import preprocessImage from '../../shaders/preprocess_image.wgsl?raw';
+import scaleFeatures from '../../shaders/scale_features.wgsl?raw';
 
-/** How a binding is declared in the shader: uniform, read-only storage, read-write storage. */
-export type BindingKind = 'uniform' | 'read' | 'write';
+/**
+ * How a binding is declared in the shader: uniform, read-only storage, read-write storage, or
+ * `texture`: a `texture_2d_array<f32>` read with textureLoad (bound as a GPUTextureView).
+ */
+export type BindingKind = 'uniform' | 'read' | 'write' | 'texture';
 
 export interface KernelDef {
   /** Stage name, as its .wgsl file and its CPU twin are named. */
@@ -66,4 +73,24 @@ export const kernels = {
     name: 'apply_norm', sources: [applyNorm], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
   }),
+  /** Image to tensor from packed bytes (`main_bytes`) or a texture array (`main_texture`). */
+  preprocessImage: (texture: boolean): KernelDef => ({
+    name: 'preprocess_image', sources: [preprocessImage], entryPoint: texture ? 'main_texture' : 'main_bytes',
+    bindings: ['uniform', 'read', texture ? 'texture' : 'read', 'write'],
+  }),
+  /** Per-column chunk statistics of a [rows, width] matrix (dataset statistics, scalers). */
+  columnStats: {
+    name: 'column_stats', sources: [welford, columnStats], entryPoint: 'main',
+    bindings: ['uniform', 'read', 'write', 'write'],
+  } as KernelDef,
+  /** Chan merge of column partials: `main_serial` or `main_tree`. */
+  mergeStats: (tree: boolean): KernelDef => ({
+    name: 'merge_stats', sources: [mergeStats], entryPoint: tree ? 'main_tree' : 'main_serial',
+    bindings: ['uniform', 'read', 'read', 'write', 'write'],
+  }),
+  /** Per-feature affine of the scalers' transform and inverse transform. */
+  scaleFeatures: {
+    name: 'scale_features', sources: [scaleFeatures], entryPoint: 'main',
+    bindings: ['uniform', 'read', 'read', 'write'],
+  } as KernelDef,
 };

@@ -17,7 +17,7 @@ interface DeviceCache {
 // constants only: shapes travel in uniforms and never make a new pipeline.
 const caches = new WeakMap<GPUDevice, DeviceCache>();
 
-const bufferType: Record<BindingKind, GPUBufferBindingType> = {
+const bufferType: Record<Exclude<BindingKind, 'texture'>, GPUBufferBindingType> = {
   uniform: 'uniform', read: 'read-only-storage', write: 'storage',
 };
 
@@ -43,9 +43,10 @@ export function getPipeline(device: GPUDevice, def: KernelDef, overrides: Overri
   }
   const layout = device.createBindGroupLayout({
     label: `normgpu:${def.name}:layout`,
-    entries: def.bindings.map((kind, binding) => ({
-      binding, visibility: SHADER_STAGE_COMPUTE, buffer: { type: bufferType[kind] },
-    })),
+    entries: def.bindings.map((kind, binding): GPUBindGroupLayoutEntry => (kind === 'texture'
+      // unfilterable-float accepts every float format, 8-bit unorm to rgba32float.
+      ? { binding, visibility: SHADER_STAGE_COMPUTE, texture: { sampleType: 'unfilterable-float', viewDimension: '2d-array' } }
+      : { binding, visibility: SHADER_STAGE_COMPUTE, buffer: { type: bufferType[kind] } })),
   });
   const pipeline = device.createComputePipeline({
     label: `normgpu:${key}`,

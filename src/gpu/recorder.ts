@@ -47,13 +47,21 @@ export class Recorder {
     return b;
   }
 
-  /** Bind `buffers` to bindings 0.. of the stage and dispatch `workgroups`. */
-  dispatch(def: KernelDef, overrides: Record<string, number | boolean>, buffers: readonly GPUBuffer[], workgroups: readonly number[]): void {
+  /**
+   * Bind `buffers` to bindings 0.. of the stage and dispatch `workgroups`; a binding the stage
+   * declares as `texture` takes a GPUTextureView.
+   */
+  dispatch(
+    def: KernelDef, overrides: Record<string, number | boolean>, buffers: readonly (GPUBuffer | GPUTextureView)[],
+    workgroups: readonly number[],
+  ): void {
     const { pipeline, layout } = getPipeline(this.#device, def, overrides);
     this.#pass.setPipeline(pipeline);
     this.#pass.setBindGroup(0, this.#device.createBindGroup({
       label: `${this.#label}:${def.name}`, layout,
-      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: buffers.map((b, binding) => ({
+        binding, resource: def.bindings[binding] === 'texture' ? b as GPUTextureView : { buffer: b as GPUBuffer },
+      })),
     }));
     this.#pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
   }

@@ -1,0 +1,139 @@
+/**
+ * Runs column_stats.wgsl, merge_stats.wgsl and scale_features.wgsl: the GPU side of dataset
+ * statistics and the feature scalers. Statistics are recorded in one pass and one submit, and
+ * the few partials left are read back in one copy and merged in float64 on the host.
+ */
+import type { ColumnStatsPlan, MergePlan } from '../plan/column-stats';
+import { COLUMN_WG, MERGE_WG } from '../plan/column-stats';
+import { linearGrid } from '../plan/gpu-plan';
+import { fromPartials, type Moments64 } from '../plan/moments64';
+import type { WebGpuBackend } from './backend';
+import { BufferUsage, MAP_READ } from './flags';
+import { kernels } from './kernels';
+import type { Recorder } from './recorder';
+
+const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+const STAGING = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
+export const SCALE_WG = 256;
+
+interface Partials {
+  stats: GPUBuffer;
+  ranges: GPUBuffer;
+  count: number;
+}
+
+/** Column statistics read back: per column (if asked for) and per group of the plan's groupMerge. */
+export interface ColumnStatsResult {
+  columns: Moments64 | null;
+  groups: Moments64 | null;
+}
+
+function acquirePartials(backend: WebGpuBackend, count: number, label: string): Partials {
+  return {
+    stats: backend.pool.acquire(count * 16, STORAGE, `normgpu:${label}:stats`),
+    ranges: backend.pool.acquire(count * 8, STORAGE, `normgpu:${label}:ranges`),
+    count,
+  };
+}
+
+function recordMerge(backend: WebGpuBackend, rec: Recorder, plan: MergePlan, input: Partials, label: string): Partials {
+  const out = acquirePartials(backend, plan.a * plan.slices * plan.c, label);
+  rec.dispatch(kernels.mergeStats(plan.tree), { WG: MERGE_WG },
+    [rec.uniform(`${label}-params`, [plan.a, plan.b, plan.c, plan.slices, plan.sliceLen]), input.stats, input.ranges, out.stats, out.ranges],
+    plan.workgroups);
+  return out;
+}
+
+/**
+ * Statistics of the columns of `x` viewed as [rows, width]: `wantColumns` reads back one
+ * float64 entry per column, and the plan's groupMerge one per group.
+ */
+export async function columnStatsGpu(
+  backend: WebGpuBackend, x: GPUBuffer, plan: ColumnStatsPlan, wantColumns: boolean,
+): Promise<ColumnStatsResult> {
+  const rec = backend.recorder('normgpu:column-stats');
+  const owned: Partials[] = [];
+  const chunks = acquirePartials(backend, plan.chunks * plan.width, 'column-chunks');
+  owned.push(chunks);
+  rec.dispatch(kernels.columnStats, { WG: COLUMN_WG },
+    [rec.uniform('column-params', [plan.rows, plan.width, plan.rowsPerChunk, plan.chunks]), x, chunks.stats, chunks.ranges],
+    plan.workgroups);
+  let columns = chunks;
+  if (plan.columnMerge) {
+    columns = recordMerge(backend, rec, plan.columnMerge, chunks, 'column-merge');
+    owned.push(columns);
+  }
+  let groups: Partials | null = null;
+  if (plan.groupMerge) {
+    groups = recordMerge(backend, rec, plan.groupMerge, columns, 'group-merge');
+    owned.push(groups);
+  }
+  rec.submit();
+
+  const wanted = [...(wantColumns ? [columns] : []), ...(groups ? [groups] : [])];
+  const parts = wanted.flatMap((p) => [{ buffer: p.stats, bytes: p.count * 16 }, { buffer: p.ranges, bytes: p.count * 8 }]);
+  const read = readBuffers(backend, parts);
+  for (const p of owned) {
+    backend.pool.release(p.stats);
+    backend.pool.release(p.ranges);
+  }
+  const arrays = await read;
+  let k = 0;
+  const result: ColumnStatsResult = { columns: null, groups: null };
+  if (wantColumns) {
+    result.columns = fromPartials(arrays[k], arrays[k + 1], 1, 1, plan.width);
+    k += 2;
+  }
+  if (plan.groupMerge) {
+    const g = plan.groupMerge;
+    result.groups = fromPartials(arrays[k], arrays[k + 1], g.a, g.slices, g.c);
+  }
+  return result;
+}
+
+/**
+ * Copy several buffer prefixes into one staging buffer and map it once. The copies are
+ * submitted before this returns its promise, so the sources may be released right away.
+ */
+export function readBuffers(backend: WebGpuBackend, parts: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<Float32Array[]> {
+  const total = parts.reduce((s, p) => s + p.bytes, 0);
+  const staging = backend.pool.acquire(Math.max(total, 4), STAGING, 'normgpu:column-stats:readback');
+  const encoder = backend.device.createCommandEncoder({ label: 'normgpu:column-stats:readback' });
+  let offset = 0;
+  for (const p of parts) {
+    encoder.copyBufferToBuffer(p.buffer, 0, staging, offset, p.bytes);
+    offset += p.bytes;
+  }
+  backend.device.queue.submit([encoder.finish()]);
+  return (async () => {
+    await staging.mapAsync(MAP_READ, 0, Math.max(total, 4));
+    const all = new Float32Array(staging.getMappedRange(0, Math.max(total, 4)).slice(0));
+    staging.unmap();
+    backend.pool.release(staging);
+    let at = 0;
+    return parts.map((p) => {
+      const a = all.subarray(at / 4, (at + p.bytes) / 4);
+      at += p.bytes;
+      return a;
+    });
+  })();
+}
+
+/**
+ * y = ((x - a) - b) * m + c per feature of [rows, width] data, with (a, b, m, c) four float32
+ * per feature in `coeffs`; clamped to `clip` when given. Returns the output buffer.
+ */
+export function scaleFeaturesGpu(
+  backend: WebGpuBackend, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>, clip?: readonly [number, number],
+): GPUBuffer {
+  const rec = backend.recorder('normgpu:scale-features');
+  const y = backend.pool.acquire(count * 4, STORAGE, 'normgpu:scale-features:output');
+  const table = rec.temp(coeffs.byteLength, STORAGE, 'coeffs');
+  backend.device.queue.writeBuffer(table, 0, coeffs);
+  const [gx] = linearGrid(count, SCALE_WG, backend.traits.maxWorkgroupsPerDim);
+  rec.dispatch(kernels.scaleFeatures, { WG: SCALE_WG, CLIP: !!clip },
+    [rec.uniform('scale-params', [count, width], clip ? [clip[0], clip[1]] : [0, 0]), table, x, y],
+    [gx, 1, 1]);
+  rec.submit();
+  return y;
+}

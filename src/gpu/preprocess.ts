@@ -1,0 +1,176 @@
+/**
+ * Runs preprocess_image.wgsl: uploads the batch (bytes packed four per u32, or browser images
+ * copied into the layers of one texture array) and records the one fused dispatch.
+ */
+import { planPreprocessGpu, PREPROCESS_WG, type PreprocessSpec } from '../plan/preprocess';
+import type { WebGpuBackend } from './backend';
+import { BufferUsage } from './flags';
+import { kernels } from './kernels';
+
+const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
+// GPUTextureUsage values, fixed by the spec (the globals are missing before Dawn loads).
+const TEXTURE_COPY_DST = 0x02;
+const TEXTURE_BINDING = 0x04;
+const RENDER_ATTACHMENT = 0x10;
+
+/** A source as the GPU path uploads it. */
+export type GpuImageSource =
+  | { kind: 'bytes'; data: Uint8Array | Uint8ClampedArray; channels: number }
+  | {
+    kind: 'external';
+    source: GPUCopyExternalImageSource;
+    /** The image's RGBA bytes another way (a 2-D canvas), for when the browser refuses the GPU copy. */
+    readPixels?: () => { data: Uint8Array | Uint8ClampedArray; channels: number };
+  }
+  | { kind: 'texture'; texture: GPUTexture };
+
+/** Texture formats a GPUTexture source may have, each with the format it is copied into. */
+export const TEXTURE_SOURCE_FORMATS: Readonly<Record<string, GPUTextureFormat>> = {
+  rgba8unorm: 'rgba8unorm',
+  'rgba8unorm-srgb': 'rgba8unorm', // copied as raw bytes: no sRGB decode on load
+  bgra8unorm: 'bgra8unorm',
+  'bgra8unorm-srgb': 'bgra8unorm',
+  rgba16float: 'rgba16float',
+  rgba32float: 'rgba32float',
+};
+
+const SRGB = /-srgb$/;
+
+/**
+ * Whether a lone GPUTexture source can be bound as it is (no copy): it needs usage
+ * TEXTURE_BINDING and a format read without sRGB decoding.
+ */
+export function bindsDirectly(texture: GPUTexture, batch: number): boolean {
+  return batch === 1 && (texture.usage & TEXTURE_BINDING) !== 0 && !SRGB.test(texture.format) && texture.dimension === '2d';
+}
+
+/**
+ * The fused preprocessing dispatch; returns the output buffer ([N, C, H, W] or channels-last
+ * float32). Bytes sources go through `main_bytes`; a batch with any browser image or
+ * GPUTexture goes through `main_texture` (byte sources then become texture layers too).
+ */
+export function runPreprocess(backend: WebGpuBackend, spec: PreprocessSpec, sources: readonly GpuImageSource[]): GPUBuffer {
+  const device = backend.device;
+  const n = sources.length;
+  const count = n * spec.channels * spec.outW * spec.outH;
+  const out = backend.pool.acquire(count * 4, STORAGE, 'normgpu:preprocess:output');
+  const rec = backend.recorder('normgpu:preprocess');
+  const useTexture = sources.some((s) => s.kind !== 'bytes');
+
+  // Per image: srcW, srcH, srcChannels, offset (first byte, or texture layer), resized size, crop.
+  const info = new Uint32Array(n * 8);
+  let texture: GPUTexture | null = null;
+  let source: GPUBuffer | GPUTextureView;
+  let unorm8 = true;
+  const lone = sources[0];
+  if (n === 1 && lone.kind === 'texture' && bindsDirectly(lone.texture, 1)) {
+    const g = spec.images[0];
+    const format = TEXTURE_SOURCE_FORMATS[lone.texture.format];
+    unorm8 = format === 'rgba8unorm' || format === 'bgra8unorm';
+    source = lone.texture.createView({ dimension: '2d-array', baseArrayLayer: 0, arrayLayerCount: 1, baseMipLevel: 0, mipLevelCount: 1 });
+    info.set([g.srcW, g.srcH, 4, 0, g.resizedW, g.resizedH, g.cropLeft, g.cropTop], 0);
+  } else if (useTexture) {
+    const t = sources.find((s) => s.kind === 'texture');
+    const format = t && t.kind === 'texture' ? TEXTURE_SOURCE_FORMATS[t.texture.format] : 'rgba8unorm';
+    unorm8 = format === 'rgba8unorm' || format === 'bgra8unorm';
+    const width = Math.max(...spec.images.map((g) => g.srcW));
+    const height = Math.max(...spec.images.map((g) => g.srcH));
+    texture = device.createTexture({
+      label: 'normgpu:preprocess:images', size: [width, height, n], format, dimension: '2d',
+      usage: TEXTURE_BINDING | TEXTURE_COPY_DST | RENDER_ATTACHMENT,
+    });
+    const copies = device.createCommandEncoder({ label: 'normgpu:preprocess:copies' });
+    let copied = 0;
+    sources.forEach((s, i) => {
+      const g = spec.images[i];
+      const size = [g.srcW, g.srcH, 1];
+      const destination = { texture: texture!, origin: [0, 0, i] };
+      if (s.kind === 'external') {
+        try {
+          device.queue.copyExternalImageToTexture({ source: s.source }, { ...destination, premultipliedAlpha: false }, size);
+        } catch (e) {
+          // Some browser/adapter pairs cannot copy some sources (VideoFrame on Chromium's
+          // SwiftShader throws OperationError): upload the bytes read through a canvas.
+          if (!s.readPixels) throw e;
+          const p = s.readPixels();
+          device.queue.writeTexture(destination, rgbaBytes(p.data, p.channels, format === 'bgra8unorm'), { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
+        }
+      } else if (s.kind === 'texture') {
+        copies.copyTextureToTexture({ texture: s.texture }, destination, size);
+        copied++;
+      } else {
+        const texels = rgbaBytes(s.data, s.channels, format === 'bgra8unorm');
+        device.queue.writeTexture(destination, texels, { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
+      }
+      // A 1-channel source keeps its count: its value passes through unmixed.
+      const channels = s.kind === 'bytes' && s.channels === 1 ? 1 : 4;
+      info.set([g.srcW, g.srcH, channels, i, g.resizedW, g.resizedH, g.cropLeft, g.cropTop], i * 8);
+    });
+    if (copied) device.queue.submit([copies.finish()]);
+    source = texture.createView({ dimension: '2d-array' });
+  } else {
+    // Each image starts on a word boundary.
+    const offsets: number[] = [];
+    let total = 0;
+    for (const s of sources) {
+      offsets.push(total);
+      total += Math.ceil((s as { data: Uint8Array }).data.length / 4) * 4;
+    }
+    const bytes = rec.temp(total, STORAGE, 'bytes');
+    sources.forEach((s, i) => {
+      const data = (s as { data: Uint8Array | Uint8ClampedArray }).data;
+      writeBytes(device, bytes, offsets[i], data);
+      const g = spec.images[i];
+      info.set([g.srcW, g.srcH, (s as { channels: number }).channels, offsets[i], g.resizedW, g.resizedH, g.cropLeft, g.cropTop], i * 8);
+    });
+    source = bytes;
+  }
+  const infoBuffer = rec.temp(info.byteLength, STORAGE, 'images');
+  device.queue.writeBuffer(infoBuffer, 0, info);
+
+  const f32: number[] = [];
+  for (let c = 0; c < 3; c++) f32.push(...(spec.mix[c] ?? [0, 0, 0]), 0);
+  const four = (v: readonly number[], fill: number) => [0, 1, 2, 3].map((c) => v[c] ?? fill);
+  const meanHi = spec.mean.map(Math.fround);
+  f32.push(...four(meanHi, 0), ...four(spec.mean.map((m, c) => m - meanHi[c]), 0), ...four(spec.std, 1), spec.scale);
+  const params = rec.uniform('preprocess-params', [spec.outW, spec.outH, n, 0], f32);
+
+  const plan = planPreprocessGpu(spec, backend.traits);
+  rec.dispatch(
+    kernels.preprocessImage(useTexture),
+    {
+      WG: PREPROCESS_WG, NEAREST: spec.nearest, FLIP: spec.flip, ROWS: plan.rows,
+      RESAMPLE: spec.images.some((g) => g.resizedW !== g.srcW || g.resizedH !== g.srcH),
+      CHANNELS_LAST: spec.layout === 'channels-last', GRAY: spec.channels === 1, UNORM8: unorm8,
+    },
+    [params, infoBuffer, source, out],
+    plan.workgroups,
+  );
+  rec.submit();
+  // Destruction waits for the submitted work (WebGPU defers it).
+  texture?.destroy();
+  return out;
+}
+
+/** Write `data` at `offset` (a multiple of 4); a tail of 1-3 bytes goes through a padded word. */
+function writeBytes(device: GPUDevice, buffer: GPUBuffer, offset: number, data: Uint8Array | Uint8ClampedArray): void {
+  const whole = data.length & ~3;
+  if (whole) device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, whole);
+  if (whole < data.length) {
+    const tail = new Uint8Array(4);
+    tail.set(data.subarray(whole));
+    device.queue.writeBuffer(buffer, offset + whole, tail);
+  }
+}
+
+/** Texels of a 1-, 3- or 4-channel image for an rgba8unorm (or, `bgra`, bgra8unorm) layer. */
+function rgbaBytes(data: Uint8Array | Uint8ClampedArray, channels: number, bgra: boolean): Uint8Array<ArrayBuffer> {
+  if (channels === 4 && !bgra) return new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.length);
+  const pixels = data.length / channels;
+  const out = new Uint8Array(pixels * 4);
+  for (let p = 0; p < pixels; p++) {
+    for (let k = 0; k < 3; k++) out[p * 4 + (bgra ? 2 - k : k)] = data[p * channels + (channels === 1 ? 0 : k)];
+    out[p * 4 + 3] = 255;
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+/**
+ * Planning of image preprocessing: option validation, presets, and the geometry of every image
+ * of a batch (resize, center crop), in the conventions of torchvision. Pure: no DOM, no GPU.
+ */
+import { check } from '../errors';
+import type { Layout } from '../api/options';
+import { linearGrid, type AdapterTraits } from './gpu-plan';
+
+/** Normalization presets; see `IMAGE_PRESETS`. */
+export type ImagePreset = 'imagenet' | 'caffe' | 'inception' | 'zero-center' | 'none';
+
+/** Channel order of the output: RGB, BGR (Caffe, OpenCV) or one ITU-R 601 luma channel. */
+export type ChannelOrder = 'rgb' | 'bgr' | 'grayscale';
+
+/** Options of `preprocess`: the steps run in this order, fused into one dispatch. */
+export interface PreprocessOptions {
+  /** Scale, mean, std and channel order of a well-known model family; other options override it. */
+  preset?: ImagePreset;
+  /**
+   * A number resizes the shorter side to it and keeps the aspect ratio (torchvision
+   * `Resize(int)`: the longer side becomes `floor(size * long / short)`); `[height, width]`
+   * resizes to exactly that. Default: no resize.
+   */
+  resize?: number | readonly [number, number];
+  /** Default `'bilinear'` (torchvision, antialias=False); `'nearest'` is torchvision NEAREST_EXACT. */
+  interpolation?: 'bilinear' | 'nearest';
+  /** Center crop of the (resized) image: a square side or `[height, width]` (torchvision `CenterCrop`). */
+  centerCrop?: number | readonly [number, number];
+  /** Mirror left-right (after the crop). Default: false. */
+  flipHorizontal?: boolean;
+  /** Default: the preset's, else `'rgb'`. */
+  channelOrder?: ChannelOrder;
+  /** Multiplies the 0..255 values before the mean is subtracted. Default: the preset's, else 1/255. */
+  scale?: number;
+  /**
+   * Per channel, subtracted after scaling. Given in R, G, B order whatever `channelOrder` is (one
+   * value for grayscale; a single value applies to every channel). Default: the preset's, else 0.
+   */
+  mean?: readonly number[];
+  /** Per channel divisor, ordered as `mean`; must not be 0. Default: the preset's, else 1. */
+  std?: readonly number[];
+  /** `[N, C, H, W]` (`'channels-first'`, default) or `[N, H, W, C]`. */
+  layout?: Layout;
+}
+
+interface PresetValues {
+  scale: number;
+  mean: readonly number[];
+  std: readonly number[];
+  channelOrder: ChannelOrder;
+}
+
+/**
+ * The presets. `imagenet`: torchvision's ImageNet statistics on [0, 1]. `caffe`: BGR with the
+ * ImageNet means on [0, 255] subtracted (given as R, G, B: 123.68, 116.779, 103.939) and no std,
+ * as Keras `preprocess_input(mode='caffe')`. `inception`: [-1, 1] (Keras mode 'tf').
+ * `zero-center`: subtract the `mean` you give (on [0, 1] unless you give `scale`), std 1.
+ * `none`: `ToTensor()`, values on [0, 1].
+ */
+export const IMAGE_PRESETS: Readonly<Record<ImagePreset, Readonly<PresetValues>>> = {
+  imagenet: { scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], channelOrder: 'rgb' },
+  caffe: { scale: 1, mean: [123.68, 116.779, 103.939], std: [1, 1, 1], channelOrder: 'bgr' },
+  inception: { scale: 1 / 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], channelOrder: 'rgb' },
+  'zero-center': { scale: 1 / 255, mean: [], std: [1], channelOrder: 'rgb' },
+  none: { scale: 1 / 255, mean: [0], std: [1], channelOrder: 'rgb' },
+};
+
+/** ITU-R BT.601 luma weights, as torchvision's `Grayscale` and PIL's `convert('L')`. */
+export const LUMA_601 = [0.299, 0.587, 0.114] as const;
+
+/** Size and bytes per pixel of one source image, as the planner needs them. */
+export interface SourceSize {
+  width: number;
+  height: number;
+}
+
+/** Where one image's output pixels come from. */
+export interface ImageGeometry {
+  srcW: number;
+  srcH: number;
+  /** Size of the resized image (the source size without a resize). */
+  resizedW: number;
+  resizedH: number;
+  /** Offset of the crop in the resized image. */
+  cropLeft: number;
+  cropTop: number;
+}
+
+/** A validated preprocessing call: what both backends execute. */
+export interface PreprocessSpec {
+  images: readonly ImageGeometry[];
+  outW: number;
+  outH: number;
+  /** Output channels: 3, or 1 for grayscale. */
+  channels: number;
+  nearest: boolean;
+  flip: boolean;
+  layout: Layout;
+  scale: number;
+  /** Rows of the RGB -> output channel matrix, one per output channel. */
+  mix: readonly (readonly [number, number, number])[];
+  /** Per output channel, already in output order. */
+  mean: readonly number[];
+  std: readonly number[];
+  /** `[N, C, H, W]` or `[N, H, W, C]`. */
+  outputShape: readonly number[];
+}
+
+const PRESETS = Object.keys(IMAGE_PRESETS) as ImagePreset[];
+const ORDERS: readonly ChannelOrder[] = ['rgb', 'bgr', 'grayscale'];
+
+/** Python's round(): halves go to the even neighbour (torchvision's crop offsets use it). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function positiveInt(v: unknown, what: string): number {
+  check(typeof v === 'number' && Number.isInteger(v) && v > 0, 'INVALID_ARGUMENT', `${what} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+/** `[height, width]` of a size option given as a number (square) or a pair. */
+function sizePair(v: number | readonly [number, number], what: string): [number, number] {
+  if (typeof v === 'number') return [positiveInt(v, what), v];
+  check(Array.isArray(v) && v.length === 2, 'INVALID_ARGUMENT', `${what} must be a number or [height, width]`);
+  return [positiveInt(v[0], `${what}[0]`), positiveInt(v[1], `${what}[1]`)];
+}
+
+/** Size after torchvision `Resize(size)`: `[height, width]` from a shorter-side int or a pair. */
+export function resizedSize(width: number, height: number, resize: number | readonly [number, number]): [number, number] {
+  if (typeof resize !== 'number') return sizePair(resize, 'resize');
+  const size = positiveInt(resize, 'resize');
+  // torchvision: the shorter side becomes `size`, the longer int(size * long / short).
+  if (width <= height) return [Math.max(1, Math.floor((size * height) / width)), size];
+  return [size, Math.max(1, Math.floor((size * width) / height))];
+}
+
+/** Per-channel values given in R, G, B order, moved to the output order. */
+function perChannel(values: readonly number[], order: ChannelOrder, name: string): number[] {
+  check(Array.isArray(values), 'INVALID_ARGUMENT', `${name} must be an array of numbers`);
+  const channels = order === 'grayscale' ? 1 : 3;
+  check(
+    values.length === 1 || values.length === channels, 'CHANNEL_MISMATCH',
+    `${name} has ${values.length} values; ${order} output has ${channels} channel(s) (or give one value)`,
+  );
+  for (const v of values) check(typeof v === 'number' && Number.isFinite(v), 'INVALID_ARGUMENT', `${name} values must be finite numbers`);
+  const full = values.length === 1 ? Array<number>(channels).fill(values[0]) : [...values];
+  return order === 'bgr' ? full.reverse() : full;
+}
+
+/** Validate options against the source sizes and resolve the geometry of every image. */
+export function preprocessSpec(sources: readonly SourceSize[], options: PreprocessOptions): PreprocessSpec {
+  check(options !== null && typeof options === 'object', 'INVALID_ARGUMENT', 'options must be an object');
+  const presetName = options.preset ?? 'none';
+  check(PRESETS.includes(presetName), 'INVALID_ARGUMENT', `preset must be one of ${PRESETS.join(', ')}, got ${String(presetName)}`);
+  const preset = IMAGE_PRESETS[presetName];
+  const order = options.channelOrder ?? preset.channelOrder;
+  check(ORDERS.includes(order), 'INVALID_ARGUMENT', `channelOrder must be 'rgb', 'bgr' or 'grayscale', got ${String(order)}`);
+  const layout = options.layout ?? 'channels-first';
+  check(layout === 'channels-first' || layout === 'channels-last', 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(layout)}`);
+  const interpolation = options.interpolation ?? 'bilinear';
+  check(interpolation === 'bilinear' || interpolation === 'nearest', 'INVALID_ARGUMENT', `interpolation must be 'bilinear' or 'nearest', got ${String(interpolation)}`);
+  const scale = options.scale ?? preset.scale;
+  check(typeof scale === 'number' && Number.isFinite(scale), 'INVALID_ARGUMENT', `scale must be a finite number, got ${String(scale)}`);
+  if (presetName === 'zero-center') check(options.mean !== undefined, 'INVALID_ARGUMENT', "preset 'zero-center' needs a mean");
+  const mean = perChannel(options.mean ?? preset.mean, order, 'mean');
+  const std = perChannel(options.std ?? preset.std, order, 'std');
+  check(std.every((s) => s !== 0), 'ZERO_STD', `std must not be 0, got [${std}]`);
+  check(sources.length > 0, 'EMPTY_TENSOR', 'preprocess needs at least one image');
+
+  const crop = options.centerCrop === undefined ? null : sizePair(options.centerCrop, 'centerCrop');
+  const images: ImageGeometry[] = sources.map(({ width, height }, i) => {
+    const [resizedH, resizedW] = options.resize === undefined ? [height, width] : resizedSize(width, height, options.resize);
+    // Exact integer sampling needs (2 * out) * in below 2^32 (see preprocess_image.wgsl).
+    check(
+      2 * resizedW * width < 2 ** 32 && 2 * resizedH * height < 2 ** 32, 'INVALID_ARGUMENT',
+      `image ${i}: resizing ${width}x${height} to ${resizedW}x${resizedH} is too large`,
+    );
+    let cropLeft = 0;
+    let cropTop = 0;
+    if (crop) {
+      check(
+        crop[0] <= resizedH && crop[1] <= resizedW, 'CROP_TOO_LARGE',
+        `image ${i}: center crop ${crop[0]}x${crop[1]} (HxW) is larger than the ${resizedH}x${resizedW} image it crops`,
+      );
+      cropTop = roundHalfEven((resizedH - crop[0]) / 2);
+      cropLeft = roundHalfEven((resizedW - crop[1]) / 2);
+    }
+    return { srcW: width, srcH: height, resizedW, resizedH, cropLeft, cropTop };
+  });
+  const [outH, outW] = crop ?? [images[0].resizedH, images[0].resizedW];
+  if (!crop) {
+    images.forEach((g, i) => check(
+      g.resizedH === outH && g.resizedW === outW, 'IMAGE_SIZE_MISMATCH',
+      `image ${i} comes out ${g.resizedH}x${g.resizedW}, image 0 ${outH}x${outW}: give resize [h, w] or centerCrop`,
+    ));
+  }
+  const channels = order === 'grayscale' ? 1 : 3;
+  const mix: [number, number, number][] = order === 'rgb' ? [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    : order === 'bgr' ? [[0, 0, 1], [0, 1, 0], [1, 0, 0]] : [[...LUMA_601]];
+  const n = sources.length;
+  return {
+    images, outW, outH, channels, nearest: interpolation === 'nearest', flip: options.flipHorizontal === true, layout,
+    scale, mix, mean, std,
+    outputShape: layout === 'channels-first' ? [n, channels, outH, outW] : [n, outH, outW, channels],
+  };
+}
+
+export const PREPROCESS_WG = 64;
+
+/** How preprocess_image.wgsl is dispatched for a spec on an adapter. */
+export interface PreprocessGpuPlan {
+  /** One invocation per output row (serial over its pixels) instead of one per pixel. */
+  rows: boolean;
+  /**
+   * Read DOM images through a 2-D canvas and upload their bytes instead of
+   * copyExternalImageToTexture, which a software adapter runs as a slow render pass
+   * (SwiftShader in Chromium: ~200 ms for a 1920x1080 frame, against ~12 ms for the bytes).
+   */
+  readExternalOnCpu: boolean;
+  workgroups: [number, number, number];
+  why: string;
+}
+
+/**
+ * Software adapters (SwiftShader, WARP...) run few long-looping invocations best (FACTS.md):
+ * they get one invocation per output row, and DOM images reach them as bytes. GPUs get one
+ * invocation per pixel, neighbours reading neighbouring texels and writing neighbouring
+ * floats, and DOM images are copied GPU-side. Images span y and z.
+ */
+export function planPreprocessGpu(spec: PreprocessSpec, traits: AdapterTraits): PreprocessGpuPlan {
+  const software = traits.prefer === 'serial' || (traits.prefer === 'auto' && traits.software);
+  const items = software ? spec.outH : spec.outH * spec.outW;
+  const [gy, gz] = linearGrid(spec.images.length, 1, traits.maxWorkgroupsPerDim);
+  return {
+    rows: software,
+    readExternalOnCpu: software,
+    workgroups: [Math.min(Math.ceil(items / PREPROCESS_WG), traits.maxWorkgroupsPerDim), gy, gz],
+    why: software ? 'software adapter: one invocation per output row, DOM images read as bytes' : 'one invocation per output pixel',
+  };
+}

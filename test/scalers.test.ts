@@ -1,0 +1,221 @@
+/**
+ * Feature scalers: golden `standard_scaler` cases (scikit-learn), GPU against the float64 CPU
+ * twin and a float64 reference, partialFit against fit, inverse transforms, options and typed
+ * errors. GPU work runs inside validation error scopes; without an adapter the GPU tests fail.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createEngine, MinMaxScaler, NormGpuError, StandardScaler, type Engine, type Tensor } from '../src/index';
+import { makeGpuEngine, mulberry32, normalSampler, scaledError, withValidation } from './support/gpu';
+
+const GOLDEN = join(__dirname, 'golden');
+const f32 = (name: string) => {
+  const b = readFileSync(join(GOLDEN, name));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+interface ScalerCase { id: string; shape: [number, number]; dist: string; input: string; mean: string; scale: string; output: string; minmax_output: string }
+const manifest = JSON.parse(readFileSync(join(GOLDEN, 'manifest.json'), 'utf8')) as { cases: (ScalerCase & { op: string })[] };
+const goldenCases = manifest.cases.filter((c) => c.op === 'standard_scaler');
+
+/** Column statistics of [rows, features] data in float64, straight from the definitions. */
+function reference(x: Float32Array, rows: number, features: number) {
+  const mean = new Float64Array(features);
+  const m2 = new Float64Array(features);
+  const min = new Float64Array(features).fill(Infinity);
+  const max = new Float64Array(features).fill(-Infinity);
+  for (let i = 0; i < x.length; i++) {
+    mean[i % features] += x[i] / rows;
+    min[i % features] = Math.min(min[i % features], x[i]);
+    max[i % features] = Math.max(max[i % features], x[i]);
+  }
+  for (let i = 0; i < x.length; i++) m2[i % features] += (x[i] - mean[i % features]) ** 2;
+  const std = m2.map((v) => Math.sqrt(v / rows));
+  return { mean, std, min, max };
+}
+
+function offsetData(rows: number, features: number, seed: number): Float32Array {
+  const normal = normalSampler(mulberry32(seed));
+  return Float32Array.from({ length: rows * features }, (_, i) => 1e4 + (i % features) + (1 + (i % features)) * normal());
+}
+
+const maxRelative = (a: ArrayLike<number>, e: ArrayLike<number>) => {
+  let worst = 0;
+  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.abs(e[i]));
+  return worst;
+};
+
+let gpu: Engine;
+let cpu: Engine;
+beforeAll(async () => {
+  gpu = await makeGpuEngine();
+  cpu = await createEngine({ backend: 'cpu' });
+});
+afterAll(() => {
+  gpu?.dispose();
+  cpu?.dispose();
+});
+
+const backends = () => [['cpu', cpu], ['webgpu', gpu]] as const;
+const run = <T>(engine: Engine, fn: () => Promise<T> | T): Promise<T> => (engine.backend === 'webgpu' ? withValidation(engine, fn) : Promise.resolve(fn()));
+
+describe('golden standard_scaler cases', () => {
+  test('the manifest has scaler cases', () => expect(goldenCases.length).toBeGreaterThan(0));
+  for (const c of goldenCases) {
+    for (const name of ['cpu', 'webgpu'] as const) {
+      test(`${c.id} on ${name}`, async () => {
+        const engine = name === 'cpu' ? cpu : gpu;
+        const x = engine.tensor(f32(c.input), c.shape);
+        await run(engine, async () => {
+          const standard = new StandardScaler(engine);
+          const z = await standard.fitTransform(x);
+          const minmax = new MinMaxScaler(engine, { featureRange: [-1, 1] });
+          const m = await minmax.fitTransform(x);
+          expect(scaledError(Float32Array.from(standard.mean!), f32(c.mean))).toBeLessThan(1e-6);
+          expect(scaledError(Float32Array.from(standard.scale!), f32(c.scale))).toBeLessThan(1e-6);
+          const zErr = scaledError(await z.read(), f32(c.output));
+          const mErr = scaledError(await m.read(), f32(c.minmax_output));
+          console.log(`[golden ${c.id} ${name}] standard ${zErr.toExponential(2)} minmax ${mErr.toExponential(2)}`);
+          expect(zErr).toBeLessThan(1e-5);
+          expect(mErr).toBeLessThan(1e-5);
+          // Back to the input.
+          const back = await standard.inverseTransform(z).read();
+          expect(scaledError(back, f32(c.input))).toBeLessThan(1e-6);
+          for (const t of [z, m]) t.dispose();
+        });
+        x.dispose();
+      });
+    }
+  }
+});
+
+describe('GPU against float64', () => {
+  test('fit at a 1e4 offset, long columns (tree merge): statistics to 1e-6 relative, transform to the twin', async () => {
+    const rows = 9000;
+    const features = 5;
+    const data = offsetData(rows, features, 7);
+    const ref = reference(data, rows, features);
+    for (const [, engine] of backends()) {
+      const x = engine.tensor(data, [rows, features]);
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(x);
+        expect(maxRelative(s.mean!, ref.mean)).toBeLessThan(1e-9);
+        expect(maxRelative(s.scale!, ref.std)).toBeLessThan(1e-6);
+        const mm = await new MinMaxScaler(engine).fit(x);
+        expect(Array.from(mm.dataMin!)).toEqual(Array.from(ref.min));
+        expect(Array.from(mm.dataMax!)).toEqual(Array.from(ref.max));
+      });
+      x.dispose();
+    }
+    // Transforms of the two backends agree to float32 rounding.
+    const outs: Float32Array[] = [];
+    for (const [, engine] of backends()) {
+      const x = engine.tensor(data, [rows, features]);
+      outs.push(await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(x);
+        return s.transform(x).read();
+      }));
+      x.dispose();
+    }
+    expect(scaledError(outs[1], outs[0])).toBeLessThan(2e-6);
+  });
+
+  test('partialFit over batches equals fit on all of them', async () => {
+    const rows = 300;
+    const features = 4;
+    const data = offsetData(rows, features, 11);
+    for (const [, engine] of backends()) {
+      await run(engine, async () => {
+        const whole = await new StandardScaler(engine).fit(engine.tensor(data, [rows, features]));
+        const parts = new StandardScaler(engine);
+        const mm = new MinMaxScaler(engine);
+        for (const [a, b] of [[0, 70], [70, 71], [71, 300]]) {
+          const t = engine.tensor(data.subarray(a * features, b * features), [b - a, features]);
+          await parts.partialFit(t);
+          await mm.partialFit(t);
+          t.dispose();
+        }
+        expect(parts.nSamplesSeen).toBe(rows);
+        expect(maxRelative(parts.mean!, whole.mean!)).toBeLessThan(1e-9);
+        expect(maxRelative(parts.var!, whole.var!)).toBeLessThan(2e-6);
+        const ref = reference(data, rows, features);
+        expect(Array.from(mm.dataMin!)).toEqual(Array.from(ref.min));
+        expect(Array.from(mm.dataMax!)).toEqual(Array.from(ref.max));
+      });
+    }
+  });
+});
+
+describe('options', () => {
+  test('withMean / withStd, constant features, featureRange and clip, as scikit-learn', async () => {
+    const rows = [[1, 5, 2], [3, 5, -2], [5, 5, 0], [7, 5, 4]];
+    for (const [, engine] of backends()) {
+      await run(engine, async () => {
+        const noMean = new StandardScaler(engine, { withMean: false });
+        const z = await (await noMean.fitTransform(rows)).read();
+        // x / std: mean of col 0 is 4, var 5; col 1 is constant: scale 1.
+        expect(Array.from(noMean.scale!)).toEqual([Math.sqrt(5), 1, Math.sqrt(5)]);
+        expect(z[0]).toBeCloseTo(1 / Math.sqrt(5), 6);
+        expect(z[1]).toBe(5);
+        const noStd = new StandardScaler(engine, { withStd: false });
+        expect(Array.from(await (await noStd.fitTransform(rows)).read()).slice(0, 3)).toEqual([-3, 0, 1]);
+        expect(noStd.scale).toBeNull();
+        expect(noStd.var).toBeNull();
+        const neither = new StandardScaler(engine, { withMean: false, withStd: false });
+        await neither.fit(rows);
+        expect(neither.mean).toBeNull();
+        const mm = new MinMaxScaler(engine, { featureRange: [-1, 1], clip: true });
+        await mm.fit(rows);
+        expect(Array.from(await mm.transform([[0, 5, 8], [7, 5, 4]]).read())).toEqual([-1, -1, 1, 1, -1, 1]);
+        expect(Array.from(mm.scale!)).toEqual([2 / 6, 2, 2 / 6]);
+        expect(Array.from(mm.min!)).toEqual([-1 - 1 * (2 / 6), -1 - 5 * 2, -1 + 2 * (2 / 6)]);
+        const unclipped = new MinMaxScaler(engine);
+        await unclipped.fit(rows);
+        const y = await unclipped.transform([[8, 5, 6]]).read();
+        expect(y[0]).toBeCloseTo(7 / 6, 6);
+        expect(Array.from(await unclipped.inverseTransform(unclipped.transform([[8, 5, 6]])).read())).toEqual([8, 5, 6]);
+      });
+    }
+  });
+});
+
+describe('typed errors', () => {
+  const code = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e instanceof NormGpuError ? e.code : `not a NormGpuError: ${String(e)}`;
+    }
+    return 'no error';
+  };
+  const asyncCode = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (e) {
+      return e instanceof NormGpuError ? e.code : `not a NormGpuError: ${String(e)}`;
+    }
+    return 'no error';
+  };
+
+  test('not fitted, wrong feature count, bad shapes and options', async () => {
+    for (const [, engine] of backends()) {
+      const s = new StandardScaler(engine);
+      expect(code(() => s.transform([[1, 2]]))).toBe('NOT_FITTED');
+      await s.fit([[1, 2], [3, 4]]);
+      expect(code(() => s.transform([[1, 2, 3]]))).toBe('FEATURE_MISMATCH');
+      expect(await asyncCode(() => s.partialFit([[1, 2, 3]]))).toBe('FEATURE_MISMATCH');
+      // fit starts over, so a new feature count is fine.
+      await s.fit([[1, 2, 3]]);
+      expect(s.nFeaturesIn).toBe(3);
+      const t3: Tensor = engine.tensor(new Float32Array(8), [2, 2, 2]);
+      expect(await asyncCode(() => s.fit(t3))).toBe('INVALID_SHAPE');
+      expect(await asyncCode(() => s.fit([[1, 2], [3]]))).toBe('INVALID_SHAPE');
+      expect(await asyncCode(() => s.fit([]))).toBe('INVALID_SHAPE');
+      expect(code(() => new MinMaxScaler(engine, { featureRange: [1, 1] }))).toBe('INVALID_ARGUMENT');
+      t3.dispose();
+      expect(await asyncCode(() => s.fit(t3))).toBe('DISPOSED_TENSOR');
+    }
+    const foreign = cpu.tensor(new Float32Array(4), [2, 2]);
+    expect(await asyncCode(() => new StandardScaler(gpu).fit(foreign))).toBe('FOREIGN_TENSOR');
+  });
+});
