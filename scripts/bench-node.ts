@@ -1,0 +1,74 @@
+/**
+ * `npm run bench:node`: the normgpu contenders (WebGPU through Dawn, and the CPU backend) and
+ * the copy ceilings in Node, for machines with a GPU and no browser. Same workloads, timing and
+ * tables as `npm run bench`, without the browser-only peers. Writes bench/results-node.json.
+ *
+ *   npm run bench:node -- [--full] [--quick] [--filter s1,s2] [--iterations N] [--no-cpu]
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { markdownTables } from '../demo/bench/format';
+import { runBenchmark } from '../demo/bench/runner';
+import { allWorkloads, quickWorkloads } from '../demo/bench/workloads';
+import { normgpuCpu, normgpuWebGpu } from '../demo/bench/contenders/normgpu';
+
+const USAGE = 'usage: npm run bench:node -- [--full] [--quick] [--filter s1,s2] [--iterations N] [--no-cpu]';
+// The bundle runs from node_modules/.cache/normgpu-bench/.
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+async function main(): Promise<number> {
+  let scope: 'quick' | 'default' | 'full' = 'default';
+  let filter: string[] | undefined;
+  let iterations: number | undefined;
+  let cpu = true;
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    if (f === '--full') scope = 'full';
+    else if (f === '--quick') scope = 'quick';
+    else if (f === '--no-cpu') cpu = false;
+    else if (f === '--filter') filter = (argv[++i] ?? '').split(',');
+    else if (f === '--iterations') iterations = Number(argv[++i]);
+    else if (f === '--help' || f === '-h') {
+      console.log(USAGE);
+      return 0;
+    } else throw new Error(`unknown argument ${f}\n${USAGE}`);
+  }
+  let workloads = scope === 'quick' ? quickWorkloads() : allWorkloads().filter((w) => scope === 'full' || w.tier === 'default');
+  if (filter) workloads = workloads.filter((w) => filter!.some((s) => w.id.includes(s)));
+  const t0 = Date.now();
+  const report = await runBenchmark({
+    workloads,
+    contenders: cpu ? [normgpuWebGpu, normgpuCpu] : [normgpuWebGpu],
+    iterations,
+    cpuMaxNumel: scope === 'full' ? 8_000_000 : undefined,
+    environment: {
+      runner: 'node (Dawn)',
+      machine: `${cpus()[0]?.model ?? '?'} x${cpus().length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}`,
+      node: process.version,
+      scope,
+    },
+    log: (line) => console.log(`  ${line}`),
+    onProgress: (done, total, label) => console.log(`bench:node [${((Date.now() - t0) / 1000).toFixed(0)} s] ${done}/${total} ${label}`),
+  });
+  const adapter = report.contenders.find((c) => c.id === 'normgpu')?.info.adapter ?? 'none';
+  console.log(`\n## normgpu benchmark in Node (${scope})\n`);
+  console.log(`Machine: ${report.environment.machine}; adapter: ${adapter}; ${report.seconds} s.\n`);
+  for (const c of report.contenders) if (c.error) console.log(`- ${c.label} FAILED TO START: ${c.error}\n`);
+  console.log(markdownTables(report));
+  const out = join(REPO_ROOT, 'bench', 'results-node.json');
+  writeFileSync(out, JSON.stringify(report, null, 1) + '\n');
+  console.log(`bench:node: wrote ${out}`);
+  return report.contenders.some((c) => c.id === 'normgpu' && c.error) ? 1 : 0;
+}
+
+// Dawn keeps the process alive with an idle device: exit explicitly.
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  },
+);

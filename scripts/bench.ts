@@ -1,0 +1,146 @@
+/**
+ * `npm run bench`: builds the demo, serves it, runs its benchmark module in headless Chromium
+ * (WebGPU on whatever adapter the browser finds: SwiftShader on GPU-less machines), prints the
+ * tables and writes bench/results.json, bench/results.md and bench/chart.svg.
+ *
+ *   npm run bench -- [--full] [--quick] [--contenders normgpu,tfjs,...] [--filter groupNorm,NHWC]
+ *                    [--iterations N] [--no-build]
+ *
+ * Default: every op, layout and contender at the two smaller conv shapes plus the transformer
+ * shapes. --full adds [32,64,112,112]. --quick is the demo's small smoke suite. Runs that are
+ * not the default or --full one (filters, --quick) write bench/results-partial.json instead.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem, platform, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, preview } from 'vite';
+import { launchChromium } from '../test/browser/harness';
+import { chartSvg, markdownReport, markdownTables, slowerThanPeers } from '../demo/bench/format';
+import type { BenchReport } from '../demo/bench/runner';
+import type { BrowserBenchOptions, ContenderId } from '../demo/bench/browser';
+
+// The bundle runs from node_modules/.cache/normgpu-bench/.
+const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const USAGE = 'usage: npm run bench -- [--full] [--quick] [--contenders a,b] [--filter s1,s2] [--iterations N] [--no-build]';
+
+interface Args {
+  scope: 'quick' | 'default' | 'full';
+  contenders?: ContenderId[];
+  filter?: string[];
+  iterations?: number;
+  build: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { scope: 'default', build: true };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${f} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (f === '--full') a.scope = 'full';
+    else if (f === '--quick') a.scope = 'quick';
+    else if (f === '--no-build') a.build = false;
+    else if (f === '--contenders') a.contenders = value().split(',') as ContenderId[];
+    else if (f === '--filter') a.filter = value().split(',');
+    else if (f === '--iterations') a.iterations = Number(value());
+    else if (f === '--help' || f === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${f}\n${USAGE}`);
+  }
+  return a;
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const config = join(REPO_ROOT, 'demo', 'vite.config.ts');
+  if (args.build) {
+    console.log('bench: building the demo (demo-dist/)');
+    await build({ configFile: config, logLevel: 'warn' });
+  }
+  const server = await preview({ configFile: config, logLevel: 'warn', preview: { port: 0, host: '127.0.0.1', open: false } });
+  const url = server.resolvedUrls?.local[0];
+  if (!url) throw new Error('vite preview gave no URL');
+  const chromium = await launchChromium();
+  let report: BenchReport | undefined;
+  try {
+    const browserVersion = await chromium.browser.version();
+    const page = await chromium.browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warn') console.error(`[page ${m.type()}] ${m.text()}`);
+    });
+    page.on('pageerror', (e) => console.error(`[page exception] ${e instanceof Error ? e.message : String(e)}`));
+    await page.goto(`${url}?bench`);
+    await page.waitForFunction('window.normgpuBench !== undefined', { timeout: 60_000 });
+    const options: BrowserBenchOptions = {
+      scope: args.scope,
+      contenders: args.contenders,
+      filter: args.filter,
+      iterations: args.iterations,
+      environment: {
+        browser: browserVersion,
+        machine: `${cpus()[0]?.model ?? '?'} x${cpus().length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}`,
+        node: process.version,
+      },
+    };
+    await page.evaluate(`window.normgpuBench.start(${JSON.stringify(options)})`);
+    let printed = 0;
+    let lastProgress = '';
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const state = JSON.parse(await page.evaluate('JSON.stringify({ done: window.normgpuBench.state.done, progress: window.normgpuBench.state.progress, log: window.normgpuBench.state.log, error: window.normgpuBench.state.error })') as string) as {
+        done: boolean; progress: string; log: string[]; error?: string;
+      };
+      for (; printed < state.log.length; printed++) console.log(`  ${state.log[printed]}`);
+      if (state.progress !== lastProgress) {
+        lastProgress = state.progress;
+        console.log(`bench [${((Date.now() - t0) / 1000).toFixed(0)} s] ${state.progress}`);
+      }
+      if (state.done) {
+        if (state.error) throw new Error(`benchmark failed in the page: ${state.error}`);
+        break;
+      }
+    }
+    report = JSON.parse(await page.evaluate('JSON.stringify(window.normgpuBench.state.report)') as string) as BenchReport;
+  } finally {
+    await chromium.close();
+    await server.close();
+  }
+
+  const partial = args.scope === 'quick' || !!args.filter || !!args.contenders || args.iterations !== undefined;
+  const env = report.environment;
+  console.log(`\n## normgpu benchmark (${args.scope}${partial ? ', partial' : ''})\n`);
+  console.log(`Machine: ${env.machine}; browser: Chromium ${env.browser}; adapter: ${env.adapter}; ${report.seconds} s in the page.\n`);
+  for (const c of report.contenders) {
+    console.log(`- ${c.label}: ${c.error ? `FAILED TO START: ${c.error}` : Object.entries(c.info).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  }
+  console.log('');
+  console.log(markdownTables(report));
+  const slower = slowerThanPeers(report);
+  console.log(slower.length ? `normgpu is slower than a peer on ${slower.length} workload(s):\n${slower.map((l) => `- ${l}`).join('\n')}\n` : 'normgpu is faster than every peer on every workload.\n');
+  const bench = join(REPO_ROOT, 'bench');
+  mkdirSync(bench, { recursive: true });
+  const json = join(bench, partial ? 'results-partial.json' : 'results.json');
+  writeFileSync(json, JSON.stringify(report, null, 1) + '\n');
+  console.log(`bench: wrote ${json}`);
+  if (!partial) {
+    writeFileSync(join(bench, 'chart.svg'), chartSvg(report) + '\n');
+    writeFileSync(join(bench, 'results.md'), markdownReport(report, 'chart.svg'));
+    console.log(`bench: wrote ${join(bench, 'chart.svg')} and ${join(bench, 'results.md')}`);
+  }
+  console.log(`bench: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exit(1);
+  },
+);
