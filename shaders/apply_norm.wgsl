@@ -11,22 +11,20 @@
 // Subtracting the group mean as the pair (shift, mean) from finalize_stats keeps large offsets
 // exact.
 //
-// A workgroup is TW invocations along a row by WG / TW rows; it strides over rows, and each
-// invocation steps along its row by TW, so the inner loop has no division at all. TW (a power
-// of two) is picked by the planner to match the row length. When width % 4 == 0 one of the
+// A workgroup is `tw` invocations along a row by WG / tw rows; it strides over rows, and each
+// invocation steps along its row by tw, so the inner loop has no division at all. tw (a power
+// of two up to WG) is picked by the planner to match the row length and travels in the
+// uniforms, so row lengths never make new pipelines. When width % 4 == 0 one of the
 // three `main_vec4_*` entry points moves four floats per access, one per row kind; `main` is
 // the scalar fallback for every kind.
 
 override WG: u32 = 256;
-override TW: u32 = 256;
 override HAS_WEIGHT: bool = false;
 override HAS_BIAS: bool = false;
 // The affine index is the row's (true) or the column's (false).
 override PARAM_PER_ROW: bool = true;
 // Column part of the group index: 0 none, 1 the column itself, 2 column / columnGroupDiv.
 override COLUMN_GROUPS: u32 = 0;
-
-override TR: u32 = WG / TW;
 
 struct Params {
   count: u32,
@@ -39,6 +37,8 @@ struct Params {
   paramMod: u32,
   // vec4s per plane of the folded channels-last table (main_vec4_pixels).
   plane: u32,
+  // Invocations along a row.
+  tw: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -85,17 +85,19 @@ fn apply1(v: f32, f: Affine) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tw = params.tw;
+  let tr = WG / tw;
   let rows = params.count / params.width;
-  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+  for (var r = wid.x * tr + lid / tw; r < rows; r += nwg.x * tr) {
     let rowGroup = ((r / params.groupDiv) % params.groupMod) * params.groupMul;
     let base = r * params.width;
     if (PARAM_PER_ROW) {
       let f = affineOf(rowGroup, (r / params.paramDiv) % params.paramMod);
-      for (var w = lid % TW; w < params.width; w += TW) {
+      for (var w = lid % tw; w < params.width; w += tw) {
         y[base + w] = apply1(x[base + w], f);
       }
     } else {
-      for (var w = lid % TW; w < params.width; w += TW) {
+      for (var w = lid % tw; w < params.width; w += tw) {
         y[base + w] = apply1(x[base + w], columnAffine(rowGroup, w));
       }
     }
@@ -105,12 +107,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 // Channels-first rows: one group and one affine pair for a whole channel plane.
 @compute @workgroup_size(WG)
 fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tw = params.tw;
+  let tr = WG / tw;
   let perRow = params.width / 4u;
   let rows = params.count / params.width;
-  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+  for (var r = wid.x * tr + lid / tw; r < rows; r += nwg.x * tr) {
     let f = affineOf(((r / params.groupDiv) % params.groupMod) * params.groupMul, (r / params.paramDiv) % params.paramMod);
     let base = r * perRow;
-    for (var c = lid % TW; c < perRow; c += TW) {
+    for (var c = lid % tw; c < perRow; c += tw) {
       y4[base + c] = ((x4[base + c] - f.shift) - f.mean) * f.a + f.b;
     }
   }
@@ -122,12 +126,14 @@ fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
 
 @compute @workgroup_size(WG)
 fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tw = params.tw;
+  let tr = WG / tw;
   let perRow = params.width / 4u;
   let rows = params.count / params.width;
-  for (var r = wid.x * TR + lid / TW; r < rows; r += nwg.x * TR) {
+  for (var r = wid.x * tr + lid / tw; r < rows; r += nwg.x * tr) {
     let st = stats[((r / params.groupDiv) % params.groupMod) * params.groupMul];
     let base = r * perRow;
-    for (var c = lid % TW; c < perRow; c += TW) {
+    for (var c = lid % tw; c < perRow; c += tw) {
       var a = vec4<f32>(st.z);
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[c]; }
@@ -144,17 +150,19 @@ fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgr
 
 @compute @workgroup_size(WG)
 fn main_vec4_pixels(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let tw = params.tw;
+  let tr = WG / tw;
   let perRow = params.width / 4u;
   let rowsPerSample = params.count / params.width / params.groupMod;
   let o = wid.y;
   let plane = params.plane;
-  for (var c = lid % TW; c < perRow; c += TW) {
+  for (var c = lid % tw; c < perRow; c += tw) {
     let t = o * perRow + c;
     let shift = planes4[t];
     let mean = planes4[plane + t];
     let a = planes4[2u * plane + t];
     let b = planes4[3u * plane + t];
-    for (var r = o * rowsPerSample + wid.x * TR + lid / TW; r < (o + 1u) * rowsPerSample; r += nwg.x * TR) {
+    for (var r = o * rowsPerSample + wid.x * tr + lid / tw; r < (o + 1u) * rowsPerSample; r += nwg.x * tr) {
       let i = r * perRow + c;
       y4[i] = ((x4[i] - shift) - mean) * a + b;
     }

@@ -40,7 +40,7 @@ fn main(
   let start = j * params.rowsPerChunk;
   let end = min(start + params.rowsPerChunk, params.rows);
   for (var w = gid.x; w < width; w += nwg.x * WG) {
-    let shift = x[w];
+    let shift = groupShift(x[w]);
     var acc = Moments(0.0, 0.0, 0.0);
     var lo = x[start * width + w];
     var hi = lo;

@@ -38,7 +38,7 @@ var<workgroup> published: vec3<f32>;
 // Loads the group into `v`, merges its statistics and returns (shift, mean, rstd) to all.
 fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> vec3<f32> {
   let n4 = params.s / 4u;
-  let shift = select(x4[base4].x, 0.0, SQUARE);
+  let shift = groupShift(x4[base4].x);
   var acc = Moments(0.0, 0.0, 0.0);
   for (var k = 0u; k < K; k++) {
     let j = lid + k * WG;

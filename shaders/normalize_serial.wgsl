@@ -85,7 +85,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q = g % params.q;
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + q * params.s;
-  let shift = select(x[base], 0.0, SQUARE);
+  let shift = groupShift(x[base]);
 
   var acc = NO_SAMPLES;
   for (var p = 0u; p < params.p; p++) {
@@ -121,7 +121,7 @@ fn main_vec4_spans(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let q = g % params.q;
   let qs4 = params.q * params.s / 4u;
   let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
-  let shift = select(x4[base4].x, 0.0, SQUARE);
+  let shift = groupShift(x4[base4].x);
   let f = groupAffine(g, groupMoments4(base4, shift), shift);
 
   let spans = params.s / params.paramS;
@@ -148,7 +148,7 @@ fn main_vec4_features(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   let q = g % params.q;
   let qs4 = params.q * params.s / 4u;
   let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
-  let shift = select(x4[base4].x, 0.0, SQUARE);
+  let shift = groupShift(x4[base4].x);
   let f = groupAffine(g, groupMoments4(base4, shift), shift);
 
   // paramS is 1 here: the affine index of element s is q * paramQ + s, a multiple of 4 at s = 0.

@@ -44,7 +44,7 @@ fn main(
 
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + (g % params.q) * params.s;
-  let shift = select(x[base], 0.0, SQUARE);
+  let shift = groupShift(x[base]);
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);
 

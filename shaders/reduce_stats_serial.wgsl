@@ -35,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = t / groups;
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + (g % params.q) * params.s;
-  let shift = select(x[base], 0.0, SQUARE);
+  let shift = groupShift(x[base]);
 
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);

@@ -5,9 +5,14 @@
 // summaries (Chan, Golub & LeVeque's parallel update). Neither ever forms E[x^2] - mean^2, so
 // no catastrophic cancellation: this is what keeps inputs like 1e4 + N(0, 1) exact to float32.
 //
-// Callers feed samples already shifted by a per-group constant (the group's first element),
-// so `mean` is a small correction to that shift and the pair (shift, mean) carries the group
-// mean to about twice float32 precision.
+// Callers feed samples already shifted by a per-group constant (the group's first element,
+// see `groupShift`), so `mean` is a small correction to that shift and the pair (shift, mean)
+// carries the group mean to about twice float32 precision.
+//
+// Non-finite samples follow PyTorch: the mean of a group holding +inf is +inf (NaN with NaN or
+// with both infinities), its variance NaN. Once the running mean is not finite, `mean + delta/n`
+// would make inf - inf = NaN of every later sample, so the mean then just adds the sample
+// (inf + finite = inf, inf - inf = NaN, as the sum does); M2 turns NaN by itself.
 
 // Set by the stage's pipeline: accumulate x^2 (RMSNorm) instead of shifted x.
 override SQUARE: bool = false;
@@ -18,15 +23,19 @@ struct Moments {
   m2: f32,
 }
 
+// Not NaN or an infinity; a bit test, which survives compilers that assume finite floats.
+fn isFinite(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
 fn welfordPush(a: Moments, x: f32) -> Moments {
   let n = a.n + 1.0;
   let delta = x - a.mean;
-  let mean = a.mean + delta / n;
+  let mean = select(a.mean + x, a.mean + delta / n, isFinite(a.mean));
   return Moments(n, mean, a.m2 + delta * (x - mean));
 }
 
-// Mean only, for sums of squares (RMSNorm): the convex form keeps an infinite sample infinite
-// where `mean + delta / n` would turn it into inf - inf = NaN.
+// Mean only, for sums of squares (RMSNorm): the convex form keeps an infinite sample infinite.
 fn meanPush(a: Moments, x: f32) -> Moments {
   let n = a.n + 1.0;
   return Moments(n, a.mean * (1.0 - 1.0 / n) + x / n, 0.0);
@@ -38,8 +47,14 @@ fn chanMerge(a: Moments, b: Moments) -> Moments {
   let n = a.n + b.n;
   let delta = b.mean - a.mean;
   let fb = b.n / n;
-  // Convex form of the mean for the same reason as meanPush.
+  // Convex form of the mean, as in welfordPush.
   return Moments(n, a.mean * (1.0 - fb) + b.mean * fb, a.m2 + b.m2 + delta * delta * a.n * fb);
+}
+
+// The shift of a group whose first element is `first`: that element, or 0 where it is not
+// finite (an infinite shift would turn every sample into inf - inf = NaN), and 0 for SQUARE.
+fn groupShift(first: f32) -> f32 {
+  return select(0.0, first, isFinite(first) && !SQUARE);
 }
 
 // One sample of a reduction stage: shifted for mean/variance, squared (shift 0) for RMSNorm.

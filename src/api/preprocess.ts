@@ -46,7 +46,7 @@ export type ImageSource =
 /** A source after classification, with its size. */
 type Classified =
   | { kind: 'bytes'; width: number; height: number; data: Uint8Array | Uint8ClampedArray; channels: number }
-  | { kind: 'external'; width: number; height: number; source: GPUCopyExternalImageSource }
+  | { kind: 'external'; width: number; height: number; source: GPUCopyExternalImageSource; video: boolean }
   | { kind: 'texture'; width: number; height: number; texture: GPUTexture };
 
 const GPU_TEXTURE_COPY_SRC = 0x01;
@@ -96,12 +96,13 @@ function classify(s: ImageSource, i: number): Classified {
     check(false, 'UNSUPPORTED_SOURCE', `image ${i}: data must be a Uint8Array or Uint8ClampedArray`);
   }
   let size: [unknown, unknown] | null = null;
+  const video = isInstance(s, 'VideoFrame') || isInstance(s, 'HTMLVideoElement');
   if (isInstance(s, 'VideoFrame')) size = [o.displayWidth, o.displayHeight];
   else if (isInstance(s, 'HTMLVideoElement')) size = [o.videoWidth, o.videoHeight];
   else if (isInstance(s, 'HTMLImageElement')) size = [o.naturalWidth, o.naturalHeight];
   else if (['ImageBitmap', 'HTMLCanvasElement', 'OffscreenCanvas'].some((n) => isInstance(s, n))) size = [o.width, o.height];
   check(size, 'UNSUPPORTED_SOURCE', `image ${i} is not an ImageSource (bytes with width/height, a DOM image, a VideoFrame or a GPUTexture)`);
-  return { kind: 'external', ...checkSize(size[0], size[1], i), source: s as GPUCopyExternalImageSource };
+  return { kind: 'external', ...checkSize(size[0], size[1], i), source: s as GPUCopyExternalImageSource, video };
 }
 
 /** Checks of the GPU path that depend on the device: texture formats and limits. */
@@ -175,9 +176,12 @@ export function preprocess(engine: Engine, images: ImageSource | readonly ImageS
   const spec = preprocessSpec(sources, options);
   let storage: Storage;
   if (backend instanceof WebGpuBackend) {
-    // Software adapters take DOM images as bytes (see PreprocessGpuPlan.readExternalOnCpu).
-    const asBytes = planPreprocessGpu(spec, backend.traits).readExternalOnCpu && canReadPixels();
-    const resolved: Classified[] = sources.map((s, i) => (s.kind === 'external' && asBytes ? { ...s, kind: 'bytes', ...readPixels(s, i) } : s));
+    // Software adapters take DOM images as bytes (see PreprocessGpuPlan.readExternalOnCpu). Video
+    // always does there: on Chromium's SwiftShader, copyExternalImageToTexture of a VideoFrame
+    // destroys the device instead of throwing.
+    const allAsBytes = planPreprocessGpu(spec, backend.traits).readExternalOnCpu;
+    const asBytes = (s: Classified) => s.kind === 'external' && canReadPixels() && (allAsBytes || (s.video && backend.traits.software));
+    const resolved: Classified[] = sources.map((s, i) => (asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as Extract<Classified, { kind: 'external' }>, i) } : s));
     checkGpuSources(backend, resolved);
     const gpu: GpuImageSource[] = resolved.map((s, i) => (s.kind === 'bytes' ? { kind: 'bytes', data: s.data, channels: s.channels }
       : s.kind === 'external' ? { kind: 'external', source: s.source, readPixels: canReadPixels() ? () => readPixels(s, i) : undefined }

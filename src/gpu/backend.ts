@@ -162,8 +162,8 @@ export class WebGpuBackend implements Backend {
         rec.dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, SQUARE: square },
           [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
       } else if (r.variant === 'columns') {
-        rec.dispatch(kernels.reduceStatsColumns, { TX: r.tx, TY: r.ty, SQUARE: square },
-          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
+        rec.dispatch(kernels.reduceStatsColumns, { WG: REDUCE_WG, SQUARE: square },
+          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks, r.tx]), xBuf, partials], r.workgroups);
       } else {
         rec.dispatch(kernels.reduceStats(this.traits.subgroups), { WG: REDUCE_WG, SQUARE: square },
           [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
@@ -194,7 +194,7 @@ export class WebGpuBackend implements Backend {
       }
       const entry = plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
       rec.dispatch(kernels.applyNorm(entry), {
-        WG: APPLY_WG, TW: plan.apply.tw,
+        WG: APPLY_WG,
         // Folded planes already hold weight and bias.
         HAS_WEIGHT: affine.HAS_WEIGHT && !vec4Pixels, HAS_BIAS: affine.HAS_BIAS && !vec4Pixels,
         PARAM_PER_ROW: l.kind === 'planes', COLUMN_GROUPS: l.columnGroups,
@@ -202,6 +202,7 @@ export class WebGpuBackend implements Backend {
         [
           rec.uniform('apply-params', [
             elementCount(v), l.width, l.groupDiv, l.groupMod, l.groupMul, l.columnGroupDiv, l.paramDiv, l.paramMod, plane,
+            plan.apply.tw,
           ]),
           table, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
         ],

@@ -39,7 +39,7 @@ export function summarize(info: GPUAdapterInfo | undefined, fallback = false): A
  * configured and Chromium's SwiftShader is installed, it is added as an extra driver
  * (VK_ADD_DRIVER_FILES), so a real GPU still wins when there is one.
  */
-async function nodeGpu(): Promise<{ gpu: GPU; keepAlive: unknown } | null> {
+async function loadNodeGpu(): Promise<GPU | null> {
   const fs = await import(/* @vite-ignore */ 'node:fs');
   const env = process.env;
   if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && !env.VK_ADD_DRIVER_FILES && fs.existsSync(SWIFTSHADER_ICD)) {
@@ -55,8 +55,18 @@ async function nodeGpu(): Promise<{ gpu: GPU; keepAlive: unknown } | null> {
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   }
-  const gpu = dawn.create([]);
-  return { gpu, keepAlive: gpu };
+  return dawn.create([]);
+}
+
+// One Dawn instance per process, made on first use and never dropped: a device outliving its
+// instance crashes Dawn once V8 collects the instance (FACTS.md), and an engine's dispose()
+// cannot know whether the device's last callbacks have run. `nodeGpu` reads it, so it stays
+// reachable for the life of the module.
+let dawnInstance: Promise<GPU | null> | undefined;
+
+function nodeGpu(): Promise<GPU | null> {
+  dawnInstance ??= loadNodeGpu();
+  return dawnInstance;
 }
 
 /** Request an adapter and a device with the features and limits normgpu uses. */
@@ -64,9 +74,8 @@ export async function acquireDevice(powerPreference: GPUPowerPreference): Promis
   let gpu: GPU | undefined = (globalThis as { navigator?: Navigator }).navigator?.gpu;
   let keepAlive: unknown;
   if (!gpu && isNode) {
-    const node = await nodeGpu();
-    gpu = node?.gpu;
-    keepAlive = node?.keepAlive;
+    gpu = (await nodeGpu()) ?? undefined;
+    keepAlive = gpu;
   }
   if (!gpu) throw new NormGpuError('WEBGPU_UNAVAILABLE', 'this environment has no WebGPU (navigator.gpu, or the `webgpu` package in Node)');
   const adapter = await gpu.requestAdapter({ powerPreference });

@@ -89,8 +89,8 @@ export function runPreprocess(backend: WebGpuBackend, spec: PreprocessSpec, sour
         try {
           device.queue.copyExternalImageToTexture({ source: s.source }, { ...destination, premultipliedAlpha: false }, size);
         } catch (e) {
-          // Some browser/adapter pairs cannot copy some sources (VideoFrame on Chromium's
-          // SwiftShader throws OperationError): upload the bytes read through a canvas.
+          // A browser that cannot copy a source throws (OperationError): upload the bytes read
+          // through a canvas instead.
           if (!s.readPixels) throw e;
           const p = s.readPixels();
           device.queue.writeTexture(destination, rgbaBytes(p.data, p.channels, format === 'bgra8unorm'), { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
