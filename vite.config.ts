@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Library build: the engine (browser + Node) and the Node accuracy CLI. WGSL files are
-// imported with `?raw`, so the shaders ship inside the bundle as strings.
+// Library build: the engine (browser + Node), the Node accuracy CLI and the `normgpu` command
+// (package.json `bin`). WGSL files are imported with `?raw`, so the shaders ship inside the
+// bundle as strings; Dawn (`webgpu`) stays external.
 export default defineConfig({
   build: {
     target: 'es2022',
@@ -14,6 +15,7 @@ export default defineConfig({
         normgpu: 'src/index.ts',
         accuracy: 'src/accuracy/runner.ts',
         'accuracy-cli': 'src/accuracy/cli.ts',
+        cli: 'src/cli/normgpu.ts',
       },
       formats: ['es'],
     },
