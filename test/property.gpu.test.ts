@@ -175,6 +175,8 @@ const huge: Case[] = (['normal', 'offset'] as const).flatMap((dist): Case[] => [
   { name: 'groupNorm G=1 huge group offset', op: 'groupNorm', shape: [1, 3, 317, 331], layout: 'channels-first', dist: 'offset', affine: 'host', numGroups: 1, expect: { parallel: 'rows', minChunks: 64 } },
   { name: 'layerNorm one huge row offset', op: 'layerNorm', shape: [1, 314781], layout: 'channels-first', dist: 'offset', affine: 'none', normalizedShape: [314781], expect: { parallel: 'rows', minChunks: 64 } },
   { name: 'rmsNorm one huge row offset', op: 'rmsNorm', shape: [1, 314781], layout: 'channels-first', dist: 'offset', affine: 'host', normalizedShape: [314781], expect: { parallel: 'rows', minChunks: 64 } },
+  // 2^21 floats in one serial loop: the blocked Welford must keep the error from growing with n.
+  { name: 'layerNorm one row of 2^21 offset', op: 'layerNorm', shape: [1, 2 ** 21], layout: 'channels-first', dist: 'offset', affine: 'none', normalizedShape: [2 ** 21], parallelTooSlowOnSoftware: true },
   { name: 'instanceNorm huge planes NHWC offset', op: 'instanceNorm', shape: [2, 317, 331, 1], layout: 'channels-last', dist: 'offset', affine: 'none', expect: { parallel: 'columns', minChunks: 16 } },
 ]);
 
