@@ -1,5 +1,5 @@
 /**
- * The normgpu demo page: Playground, Layer explorer and Benchmark tabs over one engine.
+ * The normgpu demo page: Playground, Layer explorer, Benchmark and Dataset statistics tabs over one engine.
  * The engine is WebGPU where the browser has it and the CPU backend otherwise (with a notice);
  * `?backend=cpu` forces the CPU backend.
  */
@@ -8,14 +8,18 @@ import { createEngine, type Engine } from '../../src/index';
 import { installBenchHook } from '../bench/browser';
 import { mountBenchmark } from './bench-tab';
 import type { DemoContext } from './context';
+import { mountDataset } from './dataset';
 import { el } from './draw';
 import { mountExplorer } from './explorer';
 import { mountPlayground } from './playground';
 
 declare global {
   interface Window {
-    /** State the e2e test reads: readiness, backend, and each tab's latest result. */
-    demo?: { ready: boolean; backend: string; adapter: string; notice: string | null; results: Record<string, unknown>; error?: string };
+    /** State the e2e test reads: readiness, backend, each tab's latest result, and the tabs' hooks. */
+    demo?: {
+      ready: boolean; backend: string; adapter: string; notice: string | null; results: Record<string, unknown>;
+      hooks: Record<string, () => unknown>; error?: string;
+    };
   }
 }
 
@@ -36,7 +40,7 @@ async function makeEngine(): Promise<{ engine: Engine; notice: string | null }> 
 async function start(): Promise<void> {
   installBenchHook();
   const app = document.getElementById('app')!;
-  const state: NonNullable<Window['demo']> = { ready: false, backend: '', adapter: '', notice: null, results: {} };
+  const state: NonNullable<Window['demo']> = { ready: false, backend: '', adapter: '', notice: null, results: {}, hooks: {} };
   window.demo = state;
   const { engine, notice } = await makeEngine();
   const cpu = await createEngine({ backend: 'cpu' });
@@ -58,6 +62,7 @@ async function start(): Promise<void> {
     { id: 'playground', label: 'Playground' },
     { id: 'explorer', label: 'Layer explorer' },
     { id: 'benchmark', label: 'Benchmark' },
+    { id: 'dataset', label: 'Dataset statistics' },
   ];
   const nav = el('nav', { class: 'tabs', role: 'tablist' });
   const main = el('main');
@@ -81,11 +86,16 @@ async function start(): Promise<void> {
     }
   }
 
-  const ctx: DemoContext = { engine, cpu, report: (key, value) => { state.results[key] = value; } };
+  const ctx: DemoContext = {
+    engine, cpu,
+    report: (key, value) => { state.results[key] = value; },
+    expose: (key, read) => { state.hooks[key] = read; },
+  };
   const playground = mountPlayground(sections.get('playground')!, ctx);
   const explorer = mountExplorer(sections.get('explorer')!, ctx);
   let explorerRan = false;
   mountBenchmark(sections.get('benchmark')!, ctx);
+  mountDataset(sections.get('dataset')!, ctx);
   const initial = location.hash.slice(1);
   select(tabs.some((t) => t.id === initial) ? initial : 'playground');
   await playground.ready;

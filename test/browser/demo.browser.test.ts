@@ -3,12 +3,16 @@
  * no console errors and states its backend and adapter; the playground normalizes the bundled
  * sample and the values it reports match a float64 reference computed here from the PNG; the
  * layer explorer agrees with the CPU backend; a short benchmark run completes and renders its
- * chart; `?backend=cpu` shows the fallback notice. Screenshots go to test-artifacts/.
+ * chart; the dataset tab's statistics of its generated sample set, and of a folder dropped on
+ * it, match a float64 reference computed here from the same images' bytes; `?backend=cpu`
+ * shows the fallback notice.
+ * Screenshots go to test-artifacts/.
  * Nothing here depends on a timing.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import type { Page } from 'puppeteer-core';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
@@ -206,6 +210,212 @@ test('a short benchmark run in the page completes and renders its table and char
   await page.close();
   expect(problems).toEqual([]);
 }, 300_000);
+
+interface DatasetReport {
+  source: string; images: number; skipped: number; channels: number; resolution: number;
+  mean: number[]; std: number[]; stdUnbiased: number[]; min: number[]; max: number[];
+  progress: { images: number; total: number | null };
+  pixels: [number, number, number, number, number][];
+  cpuMaxRelDiff: number | null; cpuMaxImageDiff: number | null; snippet: string;
+}
+
+/** Float64 dataset statistics on [0, 1] by plain loops over RGBA images of width x height. */
+function datasetReference(images: readonly Uint8Array[], width: number, height: number) {
+  const plane = width * height;
+  const count = images.length;
+  const value = (n: number, c: number, i: number) => images[n][i * 4 + c] / 255;
+  const values = count * plane;
+  const mean: number[] = [];
+  const m2: number[] = [];
+  const min: number[] = [];
+  const max: number[] = [];
+  for (let c = 0; c < 3; c++) {
+    let s = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let n = 0; n < count; n++) {
+      for (let i = 0; i < plane; i++) {
+        const v = value(n, c, i);
+        s += v;
+        lo = Math.min(lo, v);
+        hi = Math.max(hi, v);
+      }
+    }
+    const m = s / values;
+    let q = 0;
+    for (let n = 0; n < count; n++) for (let i = 0; i < plane; i++) q += (value(n, c, i) - m) ** 2;
+    mean.push(m);
+    m2.push(q);
+    min.push(lo);
+    max.push(hi);
+  }
+  const pixel = (c: number, y: number, x: number) => {
+    const i = y * width + x;
+    let s = 0;
+    for (let n = 0; n < count; n++) s += value(n, c, i);
+    const m = s / count;
+    let q = 0;
+    for (let n = 0; n < count; n++) q += (value(n, c, i) - m) ** 2;
+    return { mean: m, std: Math.sqrt(q / count) };
+  };
+  return {
+    mean, min, max, pixel,
+    std: m2.map((q) => Math.sqrt(q / values)),
+    stdUnbiased: m2.map((q) => Math.sqrt(q / (values - 1))),
+  };
+}
+
+const relClose = (actual: number, want: number, what: string) => {
+  expect(Math.abs(actual - want), `${what}: page ${actual}, reference ${want}`).toBeLessThanOrEqual(1e-5 * Math.abs(want));
+};
+
+/** The page's channel statistics equal the reference to 1e-5 relative. */
+function expectStats(r: DatasetReport, want: ReturnType<typeof datasetReference>) {
+  for (let c = 0; c < 3; c++) {
+    relClose(r.mean[c], want.mean[c], `mean, channel ${c}`);
+    relClose(r.std[c], want.std[c], `std (biased), channel ${c}`);
+    relClose(r.stdUnbiased[c], want.stdUnbiased[c], `std (unbiased), channel ${c}`);
+    relClose(r.min[c], want.min[c], `min, channel ${c}`);
+    relClose(r.max[c], want.max[c], `max, channel ${c}`);
+  }
+}
+
+test('the dataset tab computes the statistics of its generated sample set, equal to a float64 reference of the same images', async () => {
+  const page = await open('/#dataset');
+  await page.click('[data-testid=ds-generate]');
+  await page.waitForFunction('window.demo.results.dataset', { timeout: 120_000 });
+  const r = (await demoState(page)).results.dataset as unknown as DatasetReport;
+  // The generated images' own bytes, as the page fed them to DatasetStats.
+  const sample = await page.evaluate('window.demo.hooks.datasetImages()') as { width: number; height: number; count: number; rgba: string };
+  expect([sample.count, sample.width, sample.height]).toEqual([48, 64, 64]);
+  const rgba = new Uint8Array(Buffer.from(sample.rgba, 'base64'));
+  expect(rgba.length).toBe(48 * 64 * 64 * 4);
+  const image = 64 * 64 * 4;
+  const want = datasetReference(Array.from({ length: 48 }, (_, n) => rgba.subarray(n * image, (n + 1) * image)), 64, 64);
+
+  expect([r.images, r.skipped, r.channels, r.resolution]).toEqual([48, 0, 3, 64]);
+  expect([r.progress.images, r.progress.total]).toEqual([48, 48]);
+  const shownProgress = await page.$eval('[data-testid=ds-progress]', (e) => [(e as HTMLElement).dataset.done, (e as HTMLElement).dataset.total]);
+  expect(shownProgress).toEqual(['48', '48']);
+  expectStats(r, want);
+  for (const [c, y, x, m, sd] of r.pixels) {
+    const p = want.pixel(c, y, x);
+    close(m, p.mean, `mean image at channel ${c} (${y}, ${x})`);
+    close(sd, p.std, `std image at channel ${c} (${y}, ${x})`);
+  }
+  expect(r.cpuMaxRelDiff, 'channel statistics vs the CPU reference engine').not.toBeNull();
+  expect(r.cpuMaxRelDiff!).toBeLessThanOrEqual(1e-5);
+  expect(r.cpuMaxImageDiff!).toBeLessThanOrEqual(1e-5);
+  // The table on the page shows the same figures.
+  for (const stat of ['mean', 'std', 'stdUnbiased'] as const) {
+    const shown = await page.$$eval(`[data-testid=ds-stats] td[data-stat=${stat}]`, (tds) => tds.map((td) => Number(td.getAttribute('data-value'))));
+    expect(shown).toEqual(r[stat]);
+  }
+
+  // Both images are drawn: 64x64, mostly lit, with many colours.
+  for (const id of ['ds-mean-image', 'ds-std-image']) {
+    const drawn = await page.$eval(`[data-testid=${id}]`, (e) => {
+      const c = e as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set<number>();
+      let lit = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i] + d[i + 1] + d[i + 2] > 0) lit++;
+        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+      }
+      return { width: c.width, height: c.height, lit, colours: colours.size };
+    });
+    expect([drawn.width, drawn.height], id).toEqual([64, 64]);
+    expect(drawn.lit, id).toBeGreaterThan(64 * 64 * 0.9);
+    expect(drawn.colours, id).toBeGreaterThan(100);
+  }
+
+  // Copy as preset: through the clipboard, and through the visible fallback when it is refused.
+  expect(r.snippet).toBe(`preprocess(engine, image, { mean: [${r.mean.map((v) => v.toFixed(4)).join(', ')}], std: [${r.std.map((v) => v.toFixed(4)).join(', ')}] })`);
+  await page.evaluate(() => {
+    const w = window as unknown as { copied?: string };
+    Object.defineProperty(navigator, 'clipboard', { configurable: true, value: { writeText: async (text: string) => { w.copied = text; } } });
+  });
+  await page.click('[data-testid=ds-copy]');
+  await page.waitForFunction("document.querySelector('[data-testid=ds-copy-status]').dataset.state === 'copied'", { timeout: 60_000 });
+  expect(await page.evaluate('window.copied')).toBe(r.snippet);
+  await page.evaluate(() => {
+    Object.defineProperty(navigator, 'clipboard', { configurable: true, value: { writeText: async () => { throw new DOMException('Write permission denied.', 'NotAllowedError'); } } });
+  });
+  await page.click('[data-testid=ds-copy]');
+  await page.waitForFunction("document.querySelector('[data-testid=ds-copy-status]').dataset.state === 'fallback'", { timeout: 60_000 });
+  const fallback = await page.$eval('[data-testid=ds-snippet]', (e) => ({ hidden: (e as HTMLTextAreaElement).hidden, value: (e as HTMLTextAreaElement).value }));
+  expect(fallback).toEqual({ hidden: false, value: r.snippet });
+
+  await page.screenshot({ path: join(ARTIFACTS, 'demo-dataset.png'), fullPage: true });
+  await page.close();
+  expect(problems).toEqual([]);
+}, 240_000);
+
+/** An 8-bit RGB PNG (no colour chunks, so the browser decodes the bytes as they are). */
+function encodePng(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Buffer {
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) raw.set(rgb(x, y), y * (width * 3 + 1) + 1 + x * 3);
+  }
+  const chunk = (type: string, body: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(body.length);
+    head.write(type, 4, 'latin1');
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a folder dropped on the dataset tab is walked recursively and its statistics match the reference', async () => {
+  // 64x64 images (the transform is then the identity) and a 128x64 one (the center crop keeps x 32..95),
+  // in nested folders beside a text file and a file that is no image.
+  const pattern = (k: number) => (x: number, y: number): [number, number, number] => [(x * 4 + k * 50) % 256, (y * 3 + k * 20) % 256, (x * y + k * 90) % 256];
+  const dir = mkdtempSync(join(tmpdir(), 'normgpu-dataset-'));
+  try {
+    mkdirSync(join(dir, 'sub', 'deeper'), { recursive: true });
+    writeFileSync(join(dir, 'a.png'), encodePng(64, 64, pattern(0)));
+    writeFileSync(join(dir, 'sub', 'b.png'), encodePng(64, 64, pattern(1)));
+    writeFileSync(join(dir, 'sub', 'deeper', 'wide.png'), encodePng(128, 64, pattern(2)));
+    writeFileSync(join(dir, 'sub', 'broken.png'), 'not a png');
+    writeFileSync(join(dir, 'notes.txt'), 'not an image');
+
+    const page = await open('/#dataset');
+    const box = (await (await page.$('#tab-dataset .dropzone'))!.boundingBox())!;
+    const cdp = await page.createCDPSession();
+    const at = { x: box.x + box.width / 2, y: box.y + box.height / 2, data: { items: [], files: [dir], dragOperationsMask: 1 } };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at });
+    await page.waitForFunction('window.demo.results.dataset', { timeout: 120_000 });
+    const r = (await demoState(page)).results.dataset as unknown as DatasetReport;
+    expect(r.source).toBe('dropped: 4 images (1 other files ignored)');
+    expect([r.images, r.skipped, r.resolution]).toEqual([3, 1, 64]);
+    expect([r.progress.images, r.progress.total]).toEqual([3, 4]);
+
+    // The 64x64 window from column `left` of an image, as RGBA.
+    const crop = (left: number, f: (x: number, y: number) => [number, number, number]) => {
+      const out = new Uint8Array(64 * 64 * 4);
+      for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) out.set([...f(x + left, y), 255], (y * 64 + x) * 4);
+      return out;
+    };
+    const want = datasetReference([crop(0, pattern(0)), crop(0, pattern(1)), crop(32, pattern(2))], 64, 64);
+    expectStats(r, want);
+    for (const [c, y, x, m, sd] of r.pixels) {
+      const p = want.pixel(c, y, x);
+      close(m, p.mean, `mean image at channel ${c} (${y}, ${x})`);
+      close(sd, p.std, `std image at channel ${c} (${y}, ${x})`);
+    }
+    await page.close();
+    expect(problems).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 240_000);
 
 test('without WebGPU the page runs on the CPU backend and says so', async () => {
   const page = await open('/?backend=cpu');
