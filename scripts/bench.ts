@@ -9,8 +9,9 @@
  * Default: every op, layout and contender at the two smaller conv shapes plus the transformer
  * shapes. --full adds [32,64,112,112]. --quick is the demo's small smoke suite. Runs that are
  * not the default or --full one (filters, --quick) write bench/results-partial.json instead.
+ * A default or --full run also puts its report into README.md, between the bench markers.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,9 +133,28 @@ async function main(): Promise<number> {
     writeFileSync(join(bench, 'chart.svg'), chartSvg(report) + '\n');
     writeFileSync(join(bench, 'results.md'), markdownReport(report, 'chart.svg'));
     console.log(`bench: wrote ${join(bench, 'chart.svg')} and ${join(bench, 'results.md')}`);
+    updateReadme(markdownReport(report, 'bench/chart.svg'));
   }
   console.log(`bench: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
+}
+
+const README_START = '<!-- bench:start (written by npm run bench) -->';
+const README_END = '<!-- bench:end -->';
+
+/** Replace the README's benchmark section (between the markers) with `report`, headings demoted. */
+function updateReadme(report: string): void {
+  const path = join(REPO_ROOT, 'README.md');
+  const readme = readFileSync(path, 'utf8');
+  const start = readme.indexOf(README_START);
+  const end = readme.indexOf(README_END);
+  if (start < 0 || end < start) {
+    console.log('bench: README.md has no bench markers; left as it is');
+    return;
+  }
+  const body = report.replace(/^# /m, '### ').trimEnd();
+  writeFileSync(path, `${readme.slice(0, start + README_START.length)}\n${body}\n${readme.slice(end)}`);
+  console.log(`bench: updated the benchmark section of ${path}`);
 }
 
 main().then(

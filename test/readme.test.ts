@@ -1,6 +1,6 @@
 /**
- * The README's API tour must run as written: this extracts its first ```js block, points the
- * `normgpu` import at the built package, and runs it on the CPU and WebGPU backends.
+ * The README's examples must run as written: this extracts every ```js block, points the
+ * `normgpu` import at the built package, runs each and checks what it prints.
  */
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,13 +8,10 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { expect, test } from 'vitest';
 
-test('README API tour runs and prints what it says', async () => {
-  const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8');
-  const code = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  expect(code, 'README has a ```js example').toBeTruthy();
+async function runBlock(code: string): Promise<unknown[][]> {
   const dist = pathToFileURL(resolve(__dirname, '../dist/normgpu.js')).href;
   const file = join(mkdtempSync(join(tmpdir(), 'normgpu-readme-')), 'tour.mjs');
-  writeFileSync(file, code!.replace("from 'normgpu'", `from '${dist}'`));
+  writeFileSync(file, code.replace("from 'normgpu'", `from '${dist}'`));
   const logs: unknown[][] = [];
   const log = console.log;
   console.log = (...args: unknown[]) => { logs.push(args); };
@@ -23,6 +20,31 @@ test('README API tour runs and prints what it says', async () => {
   } finally {
     console.log = log;
   }
+  return logs;
+}
+
+const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8');
+const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+
+test('README has its two ```js examples', () => {
+  expect(blocks.length).toBe(2);
+});
+
+test('README API tour runs and prints what it says', async () => {
+  const logs = await runBlock(blocks[0]);
   expect(logs[0][0]).toBe('webgpu');
   expect(logs.at(-1)).toEqual([true, 'GROUPS_NOT_DIVISIBLE']);
+});
+
+test('README preprocessing, dataset statistics and scalers example runs and prints what it says', async () => {
+  const logs = await runBlock(blocks[1]);
+  expect(logs[0][0]).toEqual([1, 3, 224, 224]);
+  const [mean, z, m] = logs[1] as number[][];
+  expect(mean).toEqual([2, 30]);
+  // scikit-learn: StandardScaler().fit_transform / MinMaxScaler((-1, 1)).fit_transform of the same rows.
+  const sd = [Math.sqrt(2 / 3), Math.sqrt(1400 / 3)];
+  const zExpected = [[1, 10], [2, 20], [3, 60]].flatMap((r) => r.map((v, j) => (v - mean[j]) / sd[j]));
+  z.forEach((v, i) => expect(v).toBeCloseTo(zExpected[i], 5));
+  const mExpected = [-1, -1, 0, -0.6, 1, 1];
+  m.forEach((v, i) => expect(v).toBeCloseTo(mExpected[i], 6));
 });

@@ -100,8 +100,8 @@ export interface WorkloadData {
   paramLength: number;
 }
 
-/** Deterministic generator (mulberry32) so that every run and contender sees the same data. */
-function rng(seed: number): () => number {
+/** Deterministic generator (mulberry32): every run and contender sees the same data. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -6,8 +6,9 @@
  */
 import { DatasetStats, type DatasetProgress, type DatasetStatsResult, type ImageSource } from '../../src/index';
 import sampleUrl from '../assets/sample.png';
+import { rng } from '../bench/workloads';
 import type { DemoContext } from './context';
-import { el, fmt } from './draw';
+import { dropZone, el, fmt } from './draw';
 
 const BATCH = 16;
 const SAMPLE_COUNT = 48;
@@ -48,16 +49,6 @@ export interface DatasetReport {
   cpuMaxImageDiff: number | null;
   /** The "copy as preset" text. */
   snippet: string;
-}
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
@@ -403,16 +394,8 @@ export function mountDataset(root: HTMLElement, ctx: DemoContext): void {
       if (files.length) runFiles(files, input === folderInput ? 'picked folder' : 'picked files');
     });
   }
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const items = e.dataTransfer?.items;
-    if (!items) return;
+  dropZone(drop, (data) => {
+    const items = data.items;
     // Entries must be taken during the event: the DataTransfer is emptied once it returns.
     const entries: FileSystemEntry[] = [];
     const loose: NamedFile[] = [];

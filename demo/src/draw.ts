@@ -11,6 +11,20 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<
   return e;
 }
 
+/** Makes `zone` a drop target: highlighted while dragged over, `onDrop` gets the drop's data. */
+export function dropZone(zone: HTMLElement, onDrop: (data: DataTransfer) => void): void {
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    if (e.dataTransfer) onDrop(e.dataTransfer);
+  });
+}
+
 export function canvas(width: number, height: number, cssWidth = width): HTMLCanvasElement {
   const c = el('canvas');
   const dpr = Math.min(2, globalThis.devicePixelRatio || 1);

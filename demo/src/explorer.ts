@@ -4,6 +4,7 @@
  * (`engine.explain`) and a diagram of which elements share statistics.
  */
 import type { Engine, GroupView, Layout, OpName, Tensor } from '../../src/index';
+import { rng } from '../bench/workloads';
 import type { DemoContext } from './context';
 import { el, fmt } from './draw';
 
@@ -27,16 +28,6 @@ export interface ExplorerReport {
   groups: number;
   gpuMs: number;
   cpuMs: number;
-}
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const hue = (g: number) => `hsl(${(g * 137.508) % 360} 58% 62%)`;

@@ -6,7 +6,7 @@
  */
 import sampleUrl from '../assets/sample.png';
 import type { DemoContext } from './context';
-import { canvas, channelImage, colorbar, el, fmt, histogram, scatter } from './draw';
+import { canvas, channelImage, colorbar, dropZone, el, fmt, histogram, scatter } from './draw';
 import { DEFAULT_CUSTOM, normalizeImage, PRESETS, usedStatistics, type CustomParams, type PresetId } from './image-normalize';
 
 const MAX_SIDE = 512;
@@ -279,15 +279,8 @@ export function mountPlayground(root: HTMLElement, ctx: DemoContext): { ready: P
     const f = fileInput.files?.[0];
     if (f) void setImage(f, f.name);
   });
-  drop.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const f = e.dataTransfer?.files?.[0];
+  dropZone(drop, (data) => {
+    const f = data.files?.[0];
     if (f) void setImage(f, f.name);
   });
   cameraBtn.addEventListener('click', async () => {
