@@ -150,9 +150,15 @@ const OPS = new Set([
   ...PREPROCESSING_OPS,
 ]);
 
+/** Manifest layouts: the NCHW/NHWC names and their 3-D and 5-D kin. */
 const LAYOUTS: Readonly<Record<string, 'channels-first' | 'channels-last'>> = {
   NCHW: 'channels-first',
   NHWC: 'channels-last',
+  NC: 'channels-first',
+  NCL: 'channels-first',
+  NLC: 'channels-last',
+  NCDHW: 'channels-first',
+  NDHWC: 'channels-last',
   // 2-D [rows, hidden]: only the trailing-dims ops use it, for which layout does not matter.
   ROWS: 'channels-first',
 };
@@ -255,18 +261,20 @@ function compare(comparisons: readonly Comparison[]): { maxAbs: number; maxScale
 
 /** Channel count of an NCHW/NHWC case: per-channel params have this length. */
 function channels(c: GoldenCase): number {
-  const dim = c.layout === 'NHWC' ? c.shape[c.shape.length - 1] : c.shape[1];
+  const dim = c.layout !== undefined && LAYOUTS[c.layout] === 'channels-last' ? c.shape[c.shape.length - 1] : c.shape[1];
   if (dim === undefined) throw new Error(`shape [${c.shape.join(', ')}] has no channel dim`);
   return dim;
 }
 
+/** PyTorch takes `normalized_shape` as an int or a list of ints. */
 function normalizedShape(p: Record<string, unknown>): number[] {
-  return numberArray(p, 'normalized_shape');
+  return typeof p.normalized_shape === 'number' ? [p.normalized_shape] : numberArray(p, 'normalized_shape');
 }
 
+/** A numeric param; absent or null (PyTorch's None, e.g. rms_norm's eps) means the op's default. */
 function optionalNumber(p: Record<string, unknown>, key: string): number | undefined {
   const v = p[key];
-  if (v === undefined) return undefined;
+  if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number') throw new Error(`params.${key} is not a number`);
   return v;
 }
