@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { forwardPageProblems, launchChromium, serveStatic } from '../test/browser/harness';
 
-// The bundle runs from node_modules/.cache/normgpu-bench-preprocess/.
+// The bundle runs from node_modules/.cache/normgpu-bench/.
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const USAGE = 'usage: npm run bench:preprocess -- [--iterations N] [--no-build]';
 

@@ -1,7 +1,7 @@
 /**
  * Bundles the Node-side benchmark scripts (TypeScript, importing demo/bench and the test
- * harness) into node_modules/.cache/normgpu-bench/, which `npm run bench` and
- * `npm run bench:node` then run with plain node.
+ * harness) into node_modules/.cache/normgpu-bench/, which `npm run bench`, `npm run bench:node`
+ * and `npm run bench:preprocess` then run with plain node.
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
@@ -20,7 +20,7 @@ export default defineConfig({
     minify: false,
     sourcemap: true,
     rollupOptions: {
-      input: { bench: at('bench.ts'), 'bench-node': at('bench-node.ts') },
+      input: { bench: at('bench.ts'), 'bench-node': at('bench-node.ts'), 'bench-preprocess': at('bench-preprocess.ts') },
       output: { entryFileNames: '[name].mjs', format: 'es' },
       external: [/^node:/, 'webgpu', 'vite', 'puppeteer-core'],
     },

@@ -17,7 +17,7 @@ import {
   createEngine, DatasetStats, emptyDatasetStats, finalizeDatasetStats, mergeDatasetStats, NormGpuError, preprocess,
   type DatasetProgress, type DatasetStatsPartial, type DatasetStatsResult, type Engine, type ImageBytes,
 } from '../src/index';
-import { makeGpuEngine, mulberry32, normalSampler, withValidation } from './support/gpu';
+import { makeGpuEngine, maxRelative, mulberry32, normalSampler, withValidation } from './support/gpu';
 
 const IMAGES = 1000;
 const BATCH = 50;
@@ -72,12 +72,6 @@ function reference(data: Float32Array, n: number) {
     stdImage: pixelM2.map((s) => Math.sqrt(s / n)),
   };
 }
-
-const maxRelative = (a: ArrayLike<number>, e: ArrayLike<number>) => {
-  let worst = 0;
-  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.abs(e[i]));
-  return worst;
-};
 
 let gpu: Engine;
 // The other kernel family (tree merges where `gpu`, on a software adapter, merges serially).

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEngine, MinMaxScaler, NormGpuError, StandardScaler, type Engine, type Tensor } from '../src/index';
-import { makeGpuEngine, mulberry32, normalSampler, scaledError, withValidation } from './support/gpu';
+import { makeGpuEngine, maxRelative, mulberry32, normalSampler, scaledError, withValidation } from './support/gpu';
 
 const GOLDEN = join(__dirname, 'golden');
 const f32 = (name: string) => {
@@ -38,12 +38,6 @@ function offsetData(rows: number, features: number, seed: number): Float32Array 
   const normal = normalSampler(mulberry32(seed));
   return Float32Array.from({ length: rows * features }, (_, i) => 1e4 + (i % features) + (1 + (i % features)) * normal());
 }
-
-const maxRelative = (a: ArrayLike<number>, e: ArrayLike<number>) => {
-  let worst = 0;
-  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.abs(e[i]));
-  return worst;
-};
 
 let gpu: Engine;
 let cpu: Engine;

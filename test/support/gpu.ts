@@ -219,3 +219,10 @@ export function affineParams(n: number, seed: number): { weight: Float32Array; b
 
 /** Product of dims. */
 export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Max |a - e| / |e| over elements: relative error where the reference is nowhere 0. */
+export const maxRelative = (a: ArrayLike<number>, e: ArrayLike<number>): number => {
+  let worst = 0;
+  for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.abs(e[i]));
+  return worst;
+};
