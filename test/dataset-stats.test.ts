@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeImage, encodePng, parseIdx } from '../src/cli/images';
 import { runStats, UsageError } from '../src/cli/stats';
 import {
-  createEngine, DatasetStats, emptyDatasetStats, finalizeDatasetStats, mergeDatasetStats, NormGpuError, preprocess,
+  createEngine, DatasetStats, emptyDatasetStats, finalizeDatasetStats, mergeDatasetStats, preprocess,
   type DatasetProgress, type DatasetStatsPartial, type DatasetStatsResult, type Engine, type ImageBytes,
 } from '../src/index';
-import { makeGpuEngine, maxRelative, mulberry32, normalSampler, withValidation } from './support/gpu';
+import { errorCode, makeGpuEngine, maxRelative, mulberry32, normalSampler, withValidation } from './support/gpu';
 
 const IMAGES = 1000;
 const BATCH = 50;
@@ -230,14 +230,6 @@ describe('image sources', () => {
 });
 
 describe('partials and errors', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      return e instanceof NormGpuError ? e.code : `not a NormGpuError: ${String(e)}`;
-    }
-    return 'no error';
-  };
 
   test('empty statistics are the identity of merge; mismatched partials are refused', async () => {
     const s = new DatasetStats(cpu);
@@ -248,14 +240,14 @@ describe('partials and errors', () => {
     const other = new DatasetStats(cpu);
     await other.add(cpu.tensor(new Float32Array(2 * 3 * 9), [2, 3, 3, 3]));
     const q = await other.partial();
-    expect(code(() => mergeDatasetStats(p, q))).toBe('STATS_MISMATCH');
-    expect(code(() => mergeDatasetStats(p, { ...p, format: 'x' } as unknown as DatasetStatsPartial))).toBe('STATS_MISMATCH');
-    expect(code(() => mergeDatasetStats(p, { ...p, pixel: null }))).toBe('STATS_MISMATCH');
-    expect(code(() => s.add(cpu.tensor(new Float32Array(2 * 3 * 9), [2, 3, 3, 3])))).toBe('STATS_MISMATCH');
-    expect(code(() => s.add(cpu.tensor(new Float32Array(4), [2, 2])))).toBe('INVALID_SHAPE');
-    expect(code(() => s.add(gpu.tensor(new Float32Array(12), [1, 3, 2, 2])))).toBe('FOREIGN_TENSOR');
-    expect(code(() => new DatasetStats(cpu, { transform: { mean: [0] } as never }))).toBe('INVALID_ARGUMENT');
-    expect(code(() => s.add({ data: new Uint8Array(5), width: 2, height: 2 }))).toBe('DATA_LENGTH_MISMATCH');
+    expect(errorCode(() => mergeDatasetStats(p, q))).toBe('STATS_MISMATCH');
+    expect(errorCode(() => mergeDatasetStats(p, { ...p, format: 'x' } as unknown as DatasetStatsPartial))).toBe('STATS_MISMATCH');
+    expect(errorCode(() => mergeDatasetStats(p, { ...p, pixel: null }))).toBe('STATS_MISMATCH');
+    expect(errorCode(() => s.add(cpu.tensor(new Float32Array(2 * 3 * 9), [2, 3, 3, 3])))).toBe('STATS_MISMATCH');
+    expect(errorCode(() => s.add(cpu.tensor(new Float32Array(4), [2, 2])))).toBe('INVALID_SHAPE');
+    expect(errorCode(() => s.add(gpu.tensor(new Float32Array(12), [1, 3, 2, 2])))).toBe('FOREIGN_TENSOR');
+    expect(errorCode(() => new DatasetStats(cpu, { transform: { mean: [0] } as never }))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => s.add({ data: new Uint8Array(5), width: 2, height: 2 }))).toBe('DATA_LENGTH_MISMATCH');
   });
 });
 

@@ -4,10 +4,11 @@
  * the figure is GPU time from the moment the queue reaches the call until its work is done;
  * without timestamps it is wall time from submit to `onSubmittedWorkDone`. Both are recorded.
  *
- * WebGPU flag values are spelled out: Node has no GPUBufferUsage globals until Dawn loads.
+ * Flag values come from normgpu's own table: Node has no GPUBufferUsage globals until Dawn loads.
  */
-export const Usage = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
-export const MAP_READ = 0x1;
+import { BufferUsage, MAP_READ } from '../../src/gpu/flags';
+
+export const Usage = BufferUsage;
 
 export interface Timing {
   /** GPU ms from timestamps, or wall ms when the device has no timestamps. */

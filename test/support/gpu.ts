@@ -1,19 +1,10 @@
 /**
  * Test helpers for the WebGPU backend: an engine that must exist (never a skip), error scopes
- * around GPU work, the scaled error metric of the accuracy bar, and seeded data generators.
+ * around GPU work, the scaled error metric of the accuracy bar, seeded data generators and the
+ * code of a typed error. Dawn finds its Vulkan driver through test/setup-env.ts.
  */
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { createEngine, type Engine, type EngineOptions } from '../../src/index';
-
-// Dawn (npm `webgpu`) needs a Vulkan driver: on GPU-less machines Chromium's SwiftShader.
-// An explicit choice (a real GPU's ICD) is left alone; the Vulkan loader reads these when the
-// first engine creates its instance, so setting them at import time is early enough.
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
-  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-}
-if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = tmpdir();
+import { rng } from '../../demo/bench/workloads';
+import { createEngine, NormGpuError, type Engine, type EngineOptions } from '../../src/index';
 
 let adapterLogged = false;
 
@@ -140,17 +131,8 @@ export function worstElement(a: ArrayLike<number>, e: ArrayLike<number>): string
   return at < 0 ? 'empty' : `worst at [${at}]: got ${a[at]}, expected ${e[at]} (scaled error ${worst})`;
 }
 
-/** Mulberry32: a small deterministic PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Mulberry32, uniform in [0, 1): the seeded generator the benchmark's data also come from. */
+export const mulberry32 = rng;
 
 /** Standard normal samples from a uniform generator (Box–Muller). */
 export function normalSampler(rng: () => number): () => number {
@@ -226,3 +208,25 @@ export const maxRelative = (a: ArrayLike<number>, e: ArrayLike<number>): number 
   for (let i = 0; i < e.length; i++) worst = Math.max(worst, Math.abs(a[i] - e[i]) / Math.abs(e[i]));
   return worst;
 };
+
+const codeOfError = (e: unknown): string => (e instanceof NormGpuError ? e.code : `not a NormGpuError: ${String(e)}`);
+
+/** The NormGpuError code `fn` throws, or what it threw instead, or 'no error'. */
+export function errorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return codeOfError(e);
+  }
+  return 'no error';
+}
+
+/** `errorCode` of an async `fn`. */
+export async function asyncErrorCode(fn: () => Promise<unknown>): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    return codeOfError(e);
+  }
+  return 'no error';
+}
