@@ -7,11 +7,10 @@
 //   [C, HW, 1] -> [C, S, 1]   the pixels of each channel, channels-first images;
 //   [1, HW, C] -> [1, S, C]   the same for channels-last images.
 // The few slices left are merged on the host in float64. Partials may carry different shifts:
-// the merge takes the first one's and measures the other's mean against it,
-//   delta = (shift_b - shift_a) + (mean_b - mean_a),
-// so a mean stays a small correction to an exactly known reference and large offsets cost
-// nothing. Chan's update: n = na + nb, mean = mean_a + delta * nb / n,
-// M2 = M2a + M2b + delta^2 * na * nb / n. Min and max merge as themselves.
+// the merge takes the first one's and rebases the other's mean onto it, (shift_b - shift_a) +
+// mean_b, so a mean stays a small correction to an exactly known reference and large offsets
+// cost nothing; the rebased pair goes through welford.wgsl's `chanMerge` (which also keeps
+// infinite means infinite). Min and max merge as themselves.
 //
 // Variants: `main_serial`, one invocation per output slice with a serial loop (short slices;
 // suits software adapters), and `main_tree`, one workgroup per output slice whose WG
@@ -46,10 +45,8 @@ struct Partial {
 fn mergePartials(a: Partial, b: Partial) -> Partial {
   if (b.n == 0.0) { return a; }
   if (a.n == 0.0) { return b; }
-  let n = a.n + b.n;
-  let delta = (b.shift - a.shift) + (b.mean - a.mean);
-  let fb = b.n / n;
-  return Partial(n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb, a.shift, min(a.lo, b.lo), max(a.hi, b.hi));
+  let m = chanMerge(Moments(a.n, a.mean, a.m2), Moments(b.n, (b.shift - a.shift) + b.mean, b.m2));
+  return Partial(m.n, m.mean, m.m2, a.shift, min(a.lo, b.lo), max(a.hi, b.hi));
 }
 
 fn loadPartial(i: u32) -> Partial {

@@ -173,6 +173,31 @@ describe('options', () => {
   });
 });
 
+describe('edge values, as scikit-learn', () => {
+  test('a tiny but non-constant spread keeps its scale (constant_mask, not scale < 10 eps)', async () => {
+    for (const [, engine] of backends()) {
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit([[0], [1e-16]]);
+        const expected = Math.fround(1e-16) / 2;
+        expect(Math.abs(s.scale![0] - expected) / expected, engine.backend).toBeLessThan(1e-6);
+      });
+    }
+  });
+
+  test('+inf in a column makes its mean +inf and its variance NaN, however many row chunks merge', async () => {
+    for (const rows of [10, 200, 5000]) {
+      const data = Array.from({ length: rows }, (_, i) => [i === 3 || i === rows - 2 ? Infinity : 1, i]);
+      for (const [, engine] of backends()) {
+        await run(engine, async () => {
+          const s = await new StandardScaler(engine).fit(data);
+          expect([s.mean![0], s.var![0]], `${engine.backend}, ${rows} rows`).toEqual([Infinity, NaN]);
+          expect(Math.abs(s.mean![1] - (rows - 1) / 2), `${engine.backend}, ${rows} rows`).toBeLessThan(1e-9 * rows);
+        });
+      }
+    }
+  });
+});
+
 describe('typed errors', () => {
 
   test('not fitted, wrong feature count, bad shapes and options', async () => {

@@ -213,9 +213,10 @@ export class StandardScaler extends FeatureScaler {
     if (!v || !this.moments) return null;
     const { n, mean } = this.moments;
     return v.map((vi, i) => {
+      // scikit-learn passes this mask to _handle_zeros_in_scale, which then skips its own
+      // `scale < 10 * eps` test: a tiny but non-constant spread keeps its scale.
       const constant = vi <= n[i] * FLOAT64_EPS * vi + (n[i] * mean[i] * FLOAT64_EPS) ** 2;
-      const s = Math.sqrt(vi);
-      return constant || s < 10 * FLOAT64_EPS ? 1 : s;
+      return constant ? 1 : Math.sqrt(vi);
     });
   }
 

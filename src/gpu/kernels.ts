@@ -85,7 +85,7 @@ export const kernels = {
   } as KernelDef,
   /** Chan merge of column partials: `main_serial` or `main_tree`. */
   mergeStats: (tree: boolean): KernelDef => ({
-    name: 'merge_stats', sources: [mergeStats], entryPoint: tree ? 'main_tree' : 'main_serial',
+    name: 'merge_stats', sources: [welford, mergeStats], entryPoint: tree ? 'main_tree' : 'main_serial',
     bindings: ['uniform', 'read', 'read', 'write', 'write'],
   }),
   /** Per-feature affine of the scalers' transform and inverse transform. */

@@ -38,9 +38,11 @@ export function mergeEntry(into: Moments64, i: number, nb: number, meanB: number
   }
   const n = na + nb;
   const delta = meanB - into.mean[i];
+  const f = nb / n;
   into.n[i] = n;
-  into.mean[i] += delta * (nb / n);
-  into.m2[i] += m2B + delta * delta * na * (nb / n);
+  // Convex form, as welford.wgsl's chanMerge: an infinite mean stays infinite (not inf - inf).
+  into.mean[i] = into.mean[i] * (1 - f) + meanB * f;
+  into.m2[i] += m2B + delta * delta * na * f;
 }
 
 /** Merge `b` into `into`, entry by entry (same lengths). */
