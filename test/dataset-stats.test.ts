@@ -17,7 +17,7 @@ import {
   createEngine, DatasetStats, emptyDatasetStats, finalizeDatasetStats, mergeDatasetStats, preprocess,
   type DatasetProgress, type DatasetStatsPartial, type DatasetStatsResult, type Engine, type ImageBytes,
 } from '../src/index';
-import { errorCode, makeGpuEngine, maxRelative, mulberry32, normalSampler, withValidation } from './support/gpu';
+import { errorCode, makeGpuEngine, maxRelative, mulberry32, normalSampler, trackGpuWork, withValidation } from './support/gpu';
 
 const IMAGES = 1000;
 const BATCH = 50;
@@ -230,6 +230,17 @@ describe('image sources', () => {
 });
 
 describe('partials and errors', () => {
+
+  test('an image batch of another resolution is refused before any GPU work', async () => {
+    const s = new DatasetStats(gpu);
+    await s.add({ data: new Uint8Array(4 * 4 * 3).fill(7), width: 4, height: 4, channels: 3 });
+    const tracker = trackGpuWork(gpu);
+    const status = errorCode(() => s.add({ data: new Uint8Array(5 * 4 * 3), width: 5, height: 4, channels: 3 }));
+    tracker.restore();
+    expect(status).toBe('STATS_MISMATCH');
+    expect(tracker.log, 'GPU calls before the error').toEqual([]);
+    expect((await s.result()).images).toBe(1);
+  });
 
   test('empty statistics are the identity of merge; mismatched partials are refused', async () => {
     const s = new DatasetStats(cpu);

@@ -20,7 +20,7 @@ import { emptyMoments64, mergeEntry, type Moments64 } from '../plan/moments64';
 import type { PreprocessOptions } from '../plan/preprocess';
 import { checkTensor, columnMoments } from './column-moments';
 import type { Engine } from './engine';
-import { preprocess, type ImageSource } from './preprocess';
+import { planPreprocess, preprocess, type ImageSource } from './preprocess';
 import { Tensor } from './tensor';
 
 /** How image sources are turned into values: `preprocess` options without normalization. */
@@ -221,24 +221,21 @@ export class DatasetStats {
    */
   add(batch: ImageSource | readonly ImageSource[] | Tensor): Promise<void> {
     const backend = this.#engine.internalBackend;
-    let tensor: Tensor;
-    let made = false;
-    if (batch instanceof Tensor) {
-      tensor = checkTensor(backend, batch, 'batch');
-    } else {
-      tensor = preprocess(this.#engine, batch, { ...this.#transform, layout: 'channels-first' });
-      made = true;
-    }
+    const options = { ...this.#transform, layout: 'channels-first' } as const;
+    // Shape and dims are checked before any GPU work: images by their plan.
+    const given = batch instanceof Tensor ? checkTensor(backend, batch, 'batch') : null;
+    const shape = given?.shape ?? planPreprocess(batch as ImageSource | readonly ImageSource[], options).outputShape;
+    check(shape.length === 4, 'INVALID_SHAPE', `a batch tensor must be [N, C, H, W] (or channels-last), got [${shape}]`);
+    const last = given?.layout === 'channels-last';
+    const [n, c, h, w] = last ? [shape[0], shape[3], shape[1], shape[2]] : shape;
+    const dims = this.#dims ?? { c, h, w };
+    check(
+      dims.c === c && dims.h === h && dims.w === w, 'STATS_MISMATCH',
+      `batch of ${c}x${h}x${w} images (CxHxW), earlier batches ${dims.c}x${dims.h}x${dims.w}`,
+    );
+    this.#dims = dims;
+    const tensor = given ?? preprocess(this.#engine, batch as ImageSource | readonly ImageSource[], options);
     try {
-      check(tensor.shape.length === 4, 'INVALID_SHAPE', `a batch tensor must be [N, C, H, W] (or channels-last), got [${tensor.shape}]`);
-      const last = tensor.layout === 'channels-last';
-      const [n, c, h, w] = last ? [tensor.shape[0], tensor.shape[3], tensor.shape[1], tensor.shape[2]] : tensor.shape;
-      const dims = this.#dims ?? { c, h, w };
-      check(
-        dims.c === c && dims.h === h && dims.w === w, 'STATS_MISMATCH',
-        `batch of ${c}x${h}x${w} images (CxHxW), earlier batches ${dims.c}x${dims.h}x${dims.w}`,
-      );
-      this.#dims = dims;
       if (this.#start === 0) this.#start = now();
       const hw = h * w;
       const groups: [number, number, number] = last ? [1, hw, c] : [c, hw, 1];
@@ -251,7 +248,7 @@ export class DatasetStats {
       this.#pending = merged.catch((e: unknown) => { this.#failure ??= e; });
       return merged;
     } finally {
-      if (made) tensor.dispose();
+      if (!given) tensor.dispose();
     }
   }
 
