@@ -179,14 +179,15 @@ export function preprocess(engine: Engine, images: ImageSource | readonly ImageS
     // Software adapters take DOM images as bytes (see PreprocessGpuPlan.readExternalOnCpu). Video
     // always does there: on Chromium's SwiftShader, copyExternalImageToTexture of a VideoFrame
     // destroys the device instead of throwing.
-    const allAsBytes = planPreprocessGpu(spec, backend.traits).readExternalOnCpu;
+    const plan = planPreprocessGpu(spec, backend.traits);
+    const allAsBytes = plan.readExternalOnCpu;
     const asBytes = (s: Classified) => s.kind === 'external' && canReadPixels() && (allAsBytes || (s.video && backend.traits.software));
     const resolved: Classified[] = sources.map((s, i) => (asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as Extract<Classified, { kind: 'external' }>, i) } : s));
     checkGpuSources(backend, resolved);
     const gpu: GpuImageSource[] = resolved.map((s, i) => (s.kind === 'bytes' ? { kind: 'bytes', data: s.data, channels: s.channels }
       : s.kind === 'external' ? { kind: 'external', source: s.source, readPixels: canReadPixels() ? () => readPixels(s, i) : undefined }
         : { kind: 'texture', texture: s.texture }));
-    storage = { kind: 'gpu', buffer: runPreprocess(backend, spec, gpu), owned: true };
+    storage = { kind: 'gpu', buffer: runPreprocess(backend, spec, plan, gpu), owned: true };
   } else {
     sources.forEach((s, i) => check(s.kind !== 'texture', 'UNSUPPORTED_SOURCE', `image ${i}: a GPUTexture needs the WebGPU backend`));
     const pixels = sources.map((s, i) => (s.kind === 'bytes' ? { data: s.data, channels: s.channels }

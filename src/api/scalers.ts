@@ -103,8 +103,14 @@ abstract class FeatureScaler {
 
   /** `fit(x)` then `transform(x)`. */
   async fitTransform(x: FeatureData): Promise<Tensor> {
-    await this.fit(x);
-    return this.transform(x);
+    // Host rows are uploaded once, for both steps.
+    const input = this.#input(x, 'fit');
+    try {
+      await this.fit(input.tensor);
+      return this.transform(input.tensor);
+    } finally {
+      input.release();
+    }
   }
 
   /** The transform's lines (inverse: false) from the fitted statistics. */

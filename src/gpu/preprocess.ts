@@ -2,7 +2,7 @@
  * Runs preprocess_image.wgsl: uploads the batch (bytes packed four per u32, or browser images
  * copied into the layers of one texture array) and records the one fused dispatch.
  */
-import { planPreprocessGpu, PREPROCESS_WG, type PreprocessSpec } from '../plan/preprocess';
+import { PREPROCESS_WG, type PreprocessGpuPlan, type PreprocessSpec } from '../plan/preprocess';
 import type { WebGpuBackend } from './backend';
 import { BufferUsage } from './flags';
 import { kernels } from './kernels';
@@ -49,11 +49,12 @@ export function bindsDirectly(texture: GPUTexture, batch: number): boolean {
  * float32). Bytes sources go through `main_bytes`; a batch with any browser image or
  * GPUTexture goes through `main_texture` (byte sources then become texture layers too).
  */
-export function runPreprocess(backend: WebGpuBackend, spec: PreprocessSpec, sources: readonly GpuImageSource[]): GPUBuffer {
+export function runPreprocess(
+  backend: WebGpuBackend, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[],
+): GPUBuffer {
   const device = backend.device;
   const n = sources.length;
   const count = n * spec.channels * spec.outW * spec.outH;
-  const out = backend.pool.acquire(count * 4, STORAGE, 'normgpu:preprocess:output');
   const rec = backend.recorder('normgpu:preprocess');
   const useTexture = sources.some((s) => s.kind !== 'bytes');
 
@@ -81,31 +82,37 @@ export function runPreprocess(backend: WebGpuBackend, spec: PreprocessSpec, sour
     });
     const copies = device.createCommandEncoder({ label: 'normgpu:preprocess:copies' });
     let copied = 0;
-    sources.forEach((s, i) => {
-      const g = spec.images[i];
-      const size = [g.srcW, g.srcH, 1];
-      const destination = { texture: texture!, origin: [0, 0, i] };
-      if (s.kind === 'external') {
-        try {
-          device.queue.copyExternalImageToTexture({ source: s.source }, { ...destination, premultipliedAlpha: false }, size);
-        } catch (e) {
-          // A browser that cannot copy a source throws (OperationError): upload the bytes read
-          // through a canvas instead.
-          if (!s.readPixels) throw e;
-          const p = s.readPixels();
-          device.queue.writeTexture(destination, rgbaBytes(p.data, p.channels, format === 'bgra8unorm'), { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
+    // A browser copy may throw: nothing but the texture is held yet.
+    try {
+      sources.forEach((s, i) => {
+        const g = spec.images[i];
+        const size = [g.srcW, g.srcH, 1];
+        const destination = { texture: texture!, origin: [0, 0, i] };
+        if (s.kind === 'external') {
+          try {
+            device.queue.copyExternalImageToTexture({ source: s.source }, { ...destination, premultipliedAlpha: false }, size);
+          } catch (e) {
+            // A browser that cannot copy a source throws (OperationError): upload the bytes read
+            // through a canvas instead.
+            if (!s.readPixels) throw e;
+            const p = s.readPixels();
+            device.queue.writeTexture(destination, rgbaBytes(p.data, p.channels, format === 'bgra8unorm'), { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
+          }
+        } else if (s.kind === 'texture') {
+          copies.copyTextureToTexture({ texture: s.texture }, destination, size);
+          copied++;
+        } else {
+          const texels = rgbaBytes(s.data, s.channels, format === 'bgra8unorm');
+          device.queue.writeTexture(destination, texels, { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
         }
-      } else if (s.kind === 'texture') {
-        copies.copyTextureToTexture({ texture: s.texture }, destination, size);
-        copied++;
-      } else {
-        const texels = rgbaBytes(s.data, s.channels, format === 'bgra8unorm');
-        device.queue.writeTexture(destination, texels, { bytesPerRow: g.srcW * 4, rowsPerImage: g.srcH }, size);
-      }
-      // A 1-channel source keeps its count: its value passes through unmixed.
-      const channels = s.kind === 'bytes' && s.channels === 1 ? 1 : 4;
-      info.set([g.srcW, g.srcH, channels, i, g.resizedW, g.resizedH, g.cropLeft, g.cropTop], i * 8);
-    });
+        // A 1-channel source keeps its count: its value passes through unmixed.
+        const channels = s.kind === 'bytes' && s.channels === 1 ? 1 : 4;
+        info.set([g.srcW, g.srcH, channels, i, g.resizedW, g.resizedH, g.cropLeft, g.cropTop], i * 8);
+      });
+    } catch (e) {
+      texture.destroy();
+      throw e;
+    }
     if (copied) device.queue.submit([copies.finish()]);
     source = texture.createView({ dimension: '2d-array' });
   } else {
@@ -135,7 +142,7 @@ export function runPreprocess(backend: WebGpuBackend, spec: PreprocessSpec, sour
   f32.push(...four(meanHi, 0), ...four(spec.mean.map((m, c) => m - meanHi[c]), 0), ...four(spec.std, 1), spec.scale);
   const params = rec.uniform('preprocess-params', [spec.outW, spec.outH, n, 0], f32);
 
-  const plan = planPreprocessGpu(spec, backend.traits);
+  const out = backend.pool.acquire(count * 4, STORAGE, 'normgpu:preprocess:output');
   rec.dispatch(
     kernels.preprocessImage(useTexture),
     {
