@@ -10,8 +10,7 @@ import { WebGpuBackend } from '../gpu/backend';
 import { columnStatsGpu } from '../gpu/column-stats';
 import { planColumnStats } from '../plan/column-stats';
 import type { Moments64 } from '../plan/moments64';
-import { check } from '../errors';
-import { Tensor } from './tensor';
+import type { Tensor } from './tensor';
 
 /** Per column (when `wantColumns`) and per group of `groups` = [A, B, C] (merged over B). */
 export async function columnMoments(
@@ -25,12 +24,4 @@ export async function columnMoments(
   if (storage.kind !== 'cpu') throw new Error('internal: GPU storage given to the CPU backend');
   const columns = columnStats(storage.data, rows, width);
   return { columns: wantColumns ? columns : null, groups: groups ? mergeStats(columns, ...groups) : null };
-}
-
-/** Check that `x` is a live tensor of this backend (the engine's own checks, for outside ops). */
-export function checkTensor(backend: Backend, x: unknown, name = 'input'): Tensor {
-  check(x instanceof Tensor, 'INVALID_ARGUMENT', `${name} must be a Tensor`);
-  check(!x.disposed, 'DISPOSED_TENSOR', `${name} tensor [${x.shape}] was disposed`);
-  check(x.owner === backend, 'FOREIGN_TENSOR', `${name} tensor belongs to another engine`);
-  return x;
 }

@@ -18,10 +18,10 @@
 import { check } from '../errors';
 import { emptyMoments64, mergeEntry, type Moments64 } from '../plan/moments64';
 import type { PreprocessOptions } from '../plan/preprocess';
-import { checkTensor, columnMoments } from './column-moments';
+import { columnMoments } from './column-moments';
 import type { Engine } from './engine';
 import { planPreprocess, preprocess, type ImageSource } from './preprocess';
-import { Tensor } from './tensor';
+import { checkTensor, Tensor } from './tensor';
 
 /** How image sources are turned into values: `preprocess` options without normalization. */
 export type DatasetTransform = Omit<PreprocessOptions, 'preset' | 'mean' | 'std' | 'layout'>;

@@ -5,7 +5,7 @@ import { WebGpuBackend } from '../gpu/backend';
 import { BufferUsage } from '../gpu/flags';
 import { acquireDevice, summarize, type AdapterSummary } from '../gpu/device';
 import {
-  batchNormSpec, checkShape, groupNormSpec, instanceNormSpec, layerNormSpec, momentsSpec, rmsNormSpec,
+  batchNormSpec, checkLayout, checkShape, groupNormSpec, instanceNormSpec, layerNormSpec, momentsSpec, rmsNormSpec,
   type NormSpec, type OpName,
 } from '../plan/spec';
 import type { GroupView } from '../plan/view';
@@ -13,9 +13,7 @@ import type {
   BatchNormOptions, EngineOptions, GroupNormOptions, InstanceNormOptions, LayerNormOptions, Layout,
   Moments, MomentsOptions, RmsNormOptions, TensorLike,
 } from './options';
-import { Tensor, type Storage } from './tensor';
-
-const LAYOUTS: readonly Layout[] = ['channels-first', 'channels-last'];
+import { checkTensor, Tensor, type Storage } from './tensor';
 
 /** What `engine.explain` returns: the canonical view and the kernels a call would run. */
 export interface Explanation {
@@ -78,7 +76,7 @@ export class Engine {
   tensor(data: Float32Array | readonly number[], shape: readonly number[], options: TensorOptions = {}): Tensor {
     this.#alive();
     checkShape(shape);
-    const layout = this.#layout(options.layout);
+    const layout = checkLayout(options.layout);
     const size = shape.reduce((a, b) => a * b, 1);
     check(data.length === size, 'DATA_LENGTH_MISMATCH', `data has ${data.length} values, shape [${shape}] needs ${size}`);
     const f32 = data instanceof Float32Array ? data : Float32Array.from(data);
@@ -93,7 +91,7 @@ export class Engine {
     this.#alive();
     check(this.#backend.kind === 'webgpu', 'INVALID_ARGUMENT', 'fromGPUBuffer needs the WebGPU backend');
     checkShape(shape);
-    const layout = this.#layout(options.layout);
+    const layout = checkLayout(options.layout);
     const size = shape.reduce((a, b) => a * b, 1);
     check(buffer.size >= size * 4, 'DATA_LENGTH_MISMATCH', `buffer of ${buffer.size} bytes is too small for [${shape}] float32`);
     check(
@@ -194,16 +192,7 @@ export class Engine {
 
   #input(x: Tensor, name = 'input'): Tensor {
     this.#alive();
-    check(x instanceof Tensor, 'INVALID_ARGUMENT', `${name} must be a Tensor`);
-    check(!x.disposed, 'DISPOSED_TENSOR', `${name} tensor [${x.shape}] was disposed`);
-    check(x.owner === this.#backend, 'FOREIGN_TENSOR', `${name} tensor belongs to another engine`);
-    return x;
-  }
-
-  #layout(layout: Layout | undefined): Layout {
-    const l = layout === undefined ? 'channels-first' : layout;
-    check(LAYOUTS.includes(l), 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(l)}`);
-    return l;
+    return checkTensor(this.#backend, x, name);
   }
 
   #alive(): void {

@@ -20,9 +20,9 @@ import { WebGpuBackend } from '../gpu/backend';
 import { scaleFeaturesGpu } from '../gpu/column-stats';
 import { mergeMoments64, type Moments64 } from '../plan/moments64';
 import { checkShape } from '../plan/spec';
-import { checkTensor, columnMoments } from './column-moments';
+import { columnMoments } from './column-moments';
 import type { Engine } from './engine';
-import { Tensor, type Storage } from './tensor';
+import { checkTensor, Tensor, type Storage } from './tensor';
 
 /** Scaler input: a 2-D tensor `[samples, features]` of the engine, or rows of numbers. */
 export type FeatureData = Tensor | readonly (readonly number[])[];

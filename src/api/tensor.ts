@@ -62,3 +62,11 @@ export class Tensor {
     this.#storage = null;
   }
 }
+
+/** Check that `x` is a live tensor of `owner` (the engine's backend); `name` appears in the error. */
+export function checkTensor(owner: TensorOwner, x: unknown, name = 'input'): Tensor {
+  check(x instanceof Tensor, 'INVALID_ARGUMENT', `${name} must be a Tensor`);
+  check(!x.disposed, 'DISPOSED_TENSOR', `${name} tensor [${x.shape}] was disposed`);
+  check(x.owner === owner, 'FOREIGN_TENSOR', `${name} tensor belongs to another engine`);
+  return x;
+}

@@ -6,11 +6,9 @@ import { elementCount, groupCount, groupSize } from '../plan/view';
 import { BufferPool } from './buffer-pool';
 import type { AcquiredDevice, AdapterSummary } from './device';
 import { kernels } from './kernels';
-import { BufferUsage, MAP_READ } from './flags';
+import { BufferUsage, MAP_READ, STAGING_USAGE, STORAGE_USAGE } from './flags';
 import { Recorder } from './recorder';
 
-const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
-const STAGING = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
 const MODE = { batch: 0, running: 1, rms: 2, moments: 3 } as const;
 
 const bufferOf = (s: Storage): GPUBuffer => {
@@ -55,22 +53,42 @@ export class WebGpuBackend implements Backend {
   }
 
   upload(data: Float32Array): Storage {
-    const buffer = this.pool.acquire(data.byteLength, STORAGE, 'normgpu:tensor');
+    const buffer = this.pool.acquire(data.byteLength, STORAGE_USAGE, 'normgpu:tensor');
     this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
     return { kind: 'gpu', buffer, owned: true };
   }
 
   async readStorage(storage: Storage, size: number): Promise<Float32Array> {
-    const bytes = size * 4;
-    const staging = this.pool.acquire(bytes, STAGING, 'normgpu:readback');
+    const [data] = await this.readBuffers([{ buffer: bufferOf(storage), bytes: size * 4 }]);
+    return data;
+  }
+
+  /**
+   * Copy several buffer prefixes into one staging buffer and map it once. The copies are
+   * submitted before this returns its promise, so the sources may be released right away.
+   */
+  readBuffers(parts: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<Float32Array[]> {
+    const total = Math.max(4, parts.reduce((s, p) => s + p.bytes, 0));
+    const staging = this.pool.acquire(total, STAGING_USAGE, 'normgpu:readback');
     const encoder = this.device.createCommandEncoder({ label: 'normgpu:readback' });
-    encoder.copyBufferToBuffer(bufferOf(storage), 0, staging, 0, bytes);
+    let offset = 0;
+    for (const p of parts) {
+      encoder.copyBufferToBuffer(p.buffer, 0, staging, offset, p.bytes);
+      offset += p.bytes;
+    }
     this.device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(MAP_READ, 0, bytes);
-    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-    staging.unmap();
-    this.pool.release(staging);
-    return out;
+    return (async () => {
+      await staging.mapAsync(MAP_READ, 0, total);
+      const all = new Float32Array(staging.getMappedRange(0, total).slice(0));
+      staging.unmap();
+      this.pool.release(staging);
+      let at = 0;
+      return parts.map((p) => {
+        const a = all.subarray(at / 4, (at + p.bytes) / 4);
+        at += p.bytes;
+        return a;
+      });
+    })();
   }
 
   releaseStorage(storage: Storage): void {
@@ -103,7 +121,7 @@ export class WebGpuBackend implements Backend {
 
   normalize(spec: NormSpec, ops: NormOperands): Storage {
     const count = elementCount(spec.view);
-    const y = this.pool.acquire(count * 4, STORAGE, `normgpu:${spec.op}:output`);
+    const y = this.pool.acquire(count * 4, STORAGE_USAGE, `normgpu:${spec.op}:output`);
     this.#run(spec, ops.x, {
       channelMean: ops.runningMean && bufferOf(ops.runningMean),
       channelVar: ops.runningVar && bufferOf(ops.runningVar),
@@ -116,8 +134,8 @@ export class WebGpuBackend implements Backend {
 
   moments(spec: NormSpec, x: Storage): { mean: Storage; variance: Storage } {
     const bytes = groupCount(spec.view) * 4;
-    const mean = this.pool.acquire(bytes, STORAGE, 'normgpu:moments:mean');
-    const variance = this.pool.acquire(bytes, STORAGE, 'normgpu:moments:variance');
+    const mean = this.pool.acquire(bytes, STORAGE_USAGE, 'normgpu:moments:mean');
+    const variance = this.pool.acquire(bytes, STORAGE_USAGE, 'normgpu:moments:variance');
     this.#run(spec, x, { channelMean: mean, channelVar: variance });
     return { mean: { kind: 'gpu', buffer: mean, owned: true }, variance: { kind: 'gpu', buffer: variance, owned: true } };
   }

@@ -8,12 +8,10 @@ import { COLUMN_WG, MERGE_WG } from '../plan/column-stats';
 import { linearGrid } from '../plan/gpu-plan';
 import { fromPartials, type Moments64 } from '../plan/moments64';
 import type { WebGpuBackend } from './backend';
-import { BufferUsage, MAP_READ } from './flags';
+import { STORAGE_USAGE } from './flags';
 import { kernels } from './kernels';
 import type { Recorder } from './recorder';
 
-const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
-const STAGING = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
 export const SCALE_WG = 256;
 
 interface Partials {
@@ -30,8 +28,8 @@ export interface ColumnStatsResult {
 
 function acquirePartials(backend: WebGpuBackend, count: number, label: string): Partials {
   return {
-    stats: backend.pool.acquire(count * 16, STORAGE, `normgpu:${label}:stats`),
-    ranges: backend.pool.acquire(count * 8, STORAGE, `normgpu:${label}:ranges`),
+    stats: backend.pool.acquire(count * 16, STORAGE_USAGE, `normgpu:${label}:stats`),
+    ranges: backend.pool.acquire(count * 8, STORAGE_USAGE, `normgpu:${label}:ranges`),
     count,
   };
 }
@@ -72,7 +70,7 @@ export async function columnStatsGpu(
 
   const wanted = [...(wantColumns ? [columns] : []), ...(groups ? [groups] : [])];
   const parts = wanted.flatMap((p) => [{ buffer: p.stats, bytes: p.count * 16 }, { buffer: p.ranges, bytes: p.count * 8 }]);
-  const read = readBuffers(backend, parts);
+  const read = backend.readBuffers(parts);
   for (const p of owned) {
     backend.pool.release(p.stats);
     backend.pool.release(p.ranges);
@@ -92,34 +90,6 @@ export async function columnStatsGpu(
 }
 
 /**
- * Copy several buffer prefixes into one staging buffer and map it once. The copies are
- * submitted before this returns its promise, so the sources may be released right away.
- */
-export function readBuffers(backend: WebGpuBackend, parts: readonly { buffer: GPUBuffer; bytes: number }[]): Promise<Float32Array[]> {
-  const total = parts.reduce((s, p) => s + p.bytes, 0);
-  const staging = backend.pool.acquire(Math.max(total, 4), STAGING, 'normgpu:column-stats:readback');
-  const encoder = backend.device.createCommandEncoder({ label: 'normgpu:column-stats:readback' });
-  let offset = 0;
-  for (const p of parts) {
-    encoder.copyBufferToBuffer(p.buffer, 0, staging, offset, p.bytes);
-    offset += p.bytes;
-  }
-  backend.device.queue.submit([encoder.finish()]);
-  return (async () => {
-    await staging.mapAsync(MAP_READ, 0, Math.max(total, 4));
-    const all = new Float32Array(staging.getMappedRange(0, Math.max(total, 4)).slice(0));
-    staging.unmap();
-    backend.pool.release(staging);
-    let at = 0;
-    return parts.map((p) => {
-      const a = all.subarray(at / 4, (at + p.bytes) / 4);
-      at += p.bytes;
-      return a;
-    });
-  })();
-}
-
-/**
  * y = ((x - a) - b) * m + c per feature of [rows, width] data, with (a, b, m, c) four float32
  * per feature in `coeffs`; clamped to `clip` when given. Returns the output buffer.
  */
@@ -127,8 +97,8 @@ export function scaleFeaturesGpu(
   backend: WebGpuBackend, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>, clip?: readonly [number, number],
 ): GPUBuffer {
   const rec = backend.recorder('normgpu:scale-features');
-  const y = backend.pool.acquire(count * 4, STORAGE, 'normgpu:scale-features:output');
-  const table = rec.temp(coeffs.byteLength, STORAGE, 'coeffs');
+  const y = backend.pool.acquire(count * 4, STORAGE_USAGE, 'normgpu:scale-features:output');
+  const table = rec.temp(coeffs.byteLength, STORAGE_USAGE, 'coeffs');
   backend.device.queue.writeBuffer(table, 0, coeffs);
   const [gx] = linearGrid(count, SCALE_WG, backend.traits.maxWorkgroupsPerDim);
   rec.dispatch(kernels.scaleFeatures, { WG: SCALE_WG, CLIP: !!clip },

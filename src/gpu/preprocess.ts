@@ -4,10 +4,9 @@
  */
 import { PREPROCESS_WG, type PreprocessGpuPlan, type PreprocessSpec } from '../plan/preprocess';
 import type { WebGpuBackend } from './backend';
-import { BufferUsage } from './flags';
+import { STORAGE_USAGE } from './flags';
 import { kernels } from './kernels';
 
-const STORAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 // GPUTextureUsage values, fixed by the spec (the globals are missing before Dawn loads).
 const TEXTURE_COPY_DST = 0x02;
 const TEXTURE_BINDING = 0x04;
@@ -123,7 +122,7 @@ export function runPreprocess(
       offsets.push(total);
       total += Math.ceil((s as { data: Uint8Array }).data.length / 4) * 4;
     }
-    const bytes = rec.temp(total, STORAGE, 'bytes');
+    const bytes = rec.temp(total, STORAGE_USAGE, 'bytes');
     sources.forEach((s, i) => {
       const data = (s as { data: Uint8Array | Uint8ClampedArray }).data;
       writeBytes(device, bytes, offsets[i], data);
@@ -132,7 +131,7 @@ export function runPreprocess(
     });
     source = bytes;
   }
-  const infoBuffer = rec.temp(info.byteLength, STORAGE, 'images');
+  const infoBuffer = rec.temp(info.byteLength, STORAGE_USAGE, 'images');
   device.queue.writeBuffer(infoBuffer, 0, info);
 
   const f32: number[] = [];
@@ -142,7 +141,7 @@ export function runPreprocess(
   f32.push(...four(meanHi, 0), ...four(spec.mean.map((m, c) => m - meanHi[c]), 0), ...four(spec.std, 1), spec.scale);
   const params = rec.uniform('preprocess-params', [spec.outW, spec.outH, n, 0], f32);
 
-  const out = backend.pool.acquire(count * 4, STORAGE, 'normgpu:preprocess:output');
+  const out = backend.pool.acquire(count * 4, STORAGE_USAGE, 'normgpu:preprocess:output');
   rec.dispatch(
     kernels.preprocessImage(useTexture),
     {

@@ -5,6 +5,7 @@
 import { check } from '../errors';
 import type { Layout } from '../api/options';
 import { linearGrid, type AdapterTraits } from './gpu-plan';
+import { checkLayout } from './spec';
 
 /** Normalization presets; see `IMAGE_PRESETS`. */
 export type ImagePreset = 'imagenet' | 'caffe' | 'inception' | 'zero-center' | 'none';
@@ -157,8 +158,7 @@ export function preprocessSpec(sources: readonly SourceSize[], options: Preproce
   const preset = IMAGE_PRESETS[presetName];
   const order = options.channelOrder ?? preset.channelOrder;
   check(ORDERS.includes(order), 'INVALID_ARGUMENT', `channelOrder must be 'rgb', 'bgr' or 'grayscale', got ${String(order)}`);
-  const layout = options.layout ?? 'channels-first';
-  check(layout === 'channels-first' || layout === 'channels-last', 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(layout)}`);
+  const layout = checkLayout(options.layout);
   const interpolation = options.interpolation ?? 'bilinear';
   check(interpolation === 'bilinear' || interpolation === 'nearest', 'INVALID_ARGUMENT', `interpolation must be 'bilinear' or 'nearest', got ${String(interpolation)}`);
   const scale = options.scale ?? preset.scale;

@@ -63,6 +63,13 @@ export interface NormSpec {
   readonly statsShape: readonly number[];
 }
 
+/** A layout given by a user, default channels-first. */
+export function checkLayout(layout: Layout | undefined): Layout {
+  const l = layout ?? 'channels-first';
+  check(l === 'channels-first' || l === 'channels-last', 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(l)}`);
+  return l;
+}
+
 /** Validate a shape given by a user. */
 export function checkShape(shape: readonly number[], what = 'shape'): void {
   check(Array.isArray(shape) && shape.length > 0, 'INVALID_SHAPE', `${what} must be a non-empty array of dims`);
