@@ -1,15 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
-// Library build: the engine (browser + Node), the Node accuracy CLI and the `normgpu` command
-// (package.json `bin`). WGSL files are imported with `?raw`, so the shaders ship inside the
-// bundle as strings; Dawn (`webgpu`) stays external.
+/** Library modules: everything under src/ but the CLI and the accuracy runner. */
+const isLibraryModule = (id: string) => /[\\/]src[\\/]/.test(id) && !/[\\/]src[\\/](cli|accuracy)[\\/]/.test(id);
+
+// Library build: the engine (browser + Node), the `normgpu` command (package.json `bin`) and
+// the accuracy runner (`npm run accuracy`, the golden browser test; not published). WGSL files
+// are imported with `?raw`, so the shaders ship inside the bundle as strings; Dawn (`webgpu`)
+// stays external. Types come from scripts/build-types.mjs (`npm run build`).
 export default defineConfig({
   build: {
     target: 'es2022',
     outDir: 'dist',
     emptyOutDir: true,
     minify: false,
-    sourcemap: true,
+    // Not published: readable unminified output is its own map.
+    sourcemap: false,
     lib: {
       entry: {
         normgpu: 'src/index.ts',
@@ -19,8 +24,16 @@ export default defineConfig({
       },
       formats: ['es'],
     },
-    rollupOptions: {
+    rolldownOptions: {
       external: [/^node:/, 'webgpu'],
+      // The library's modules form one group, which holds the `normgpu` entry: so the whole
+      // library is dist/normgpu.js, and the CLI and the runner import it from there, instead of
+      // all three importing a shared chunk named after whichever module came first.
+      preserveEntrySignatures: 'allow-extension',
+      output: {
+        chunkFileNames: 'chunks/[name]-[hash].js',
+        codeSplitting: { groups: [{ name: 'normgpu', test: isLibraryModule }] },
+      },
     },
   },
   test: {

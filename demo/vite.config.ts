@@ -25,5 +25,7 @@ export default defineConfig({
   },
   server: { fs: { allow: [repoRoot] } },
   preview: { host: '127.0.0.1' },
-  logLevel: 'warn',
+  // Vite's default level: `npm run demo` prints the URL it serves at (the scripts and tests that
+  // drive this config pass their own logLevel).
+  logLevel: 'info',
 });

@@ -1,14 +1,8 @@
+import type { AdapterSummary } from '../backend';
 import { NormGpuError } from '../errors';
+import { prepareVulkanEnv } from './vulkan-env';
 
-/** What `engine.adapterInfo` reports. */
-export interface AdapterSummary {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** A CPU-backed adapter (SwiftShader, WARP, llvmpipe...): planned with the serial kernels. */
-  software: boolean;
-}
+export type { AdapterSummary } from '../backend';
 
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -19,7 +13,6 @@ export interface AcquiredDevice {
   keepAlive?: unknown;
 }
 
-const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 
 export function summarize(info: GPUAdapterInfo | undefined, fallback = false): AdapterSummary {
@@ -35,22 +28,22 @@ export function summarize(info: GPUAdapterInfo | undefined, fallback = false): A
 }
 
 /**
- * Node has no `navigator.gpu`: load Dawn from the `webgpu` package. Where no Vulkan driver is
- * configured and Chromium's SwiftShader is installed, it is added as an extra driver
- * (VK_ADD_DRIVER_FILES), so a real GPU still wins when there is one.
+ * Node has no `navigator.gpu`: load Dawn from the optional peer package `webgpu`, after
+ * preparing the Vulkan environment (vulkan-env.ts). Throws WEBGPU_UNAVAILABLE, naming the
+ * package, when it is not installed or does not load.
  */
-async function loadNodeGpu(): Promise<GPU | null> {
-  const fs = await import(/* @vite-ignore */ 'node:fs');
-  const env = process.env;
-  if (!env.VK_ICD_FILENAMES && !env.VK_DRIVER_FILES && !env.VK_ADD_DRIVER_FILES && fs.existsSync(SWIFTSHADER_ICD)) {
-    env.VK_ADD_DRIVER_FILES = SWIFTSHADER_ICD;
-  }
-  const pkg = 'webgpu';
+async function loadNodeGpu(): Promise<GPU> {
+  prepareVulkanEnv();
+  const pkg = 'webgpu'; // a computed name: bundlers of browser apps leave it alone
   let dawn: { create(flags: string[]): GPU; globals: Record<string, unknown> };
   try {
     dawn = await import(/* @vite-ignore */ pkg);
-  } catch {
-    return null;
+  } catch (e) {
+    const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String(e).includes(`'${pkg}'`);
+    dawnProblem = missing
+      ? 'Node has WebGPU only through the optional package `webgpu` (Dawn), which is not installed: npm install webgpu'
+      : `the package \`webgpu\` (Dawn) did not load: ${e instanceof Error ? e.message : String(e)}`;
+    throw new NormGpuError('WEBGPU_UNAVAILABLE', dawnProblem);
   }
   for (const [k, v] of Object.entries(dawn.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
@@ -58,13 +51,27 @@ async function loadNodeGpu(): Promise<GPU | null> {
   return dawn.create([]);
 }
 
+/** Why Dawn could not be had in this process, once a load failed. */
+let dawnProblem: string | undefined;
+let cpuFallbackNoted = false;
+
+/**
+ * createEngine's `'auto'` runs on the CPU backend: in Node for want of `webgpu`, say so once per
+ * process (console.warn), since one install fixes it. Other fallbacks stay silent.
+ */
+export function noteCpuFallback(): void {
+  if (!dawnProblem || cpuFallbackNoted) return;
+  cpuFallbackNoted = true;
+  console.warn(`normgpu: using the CPU backend: ${dawnProblem}`);
+}
+
 // One Dawn instance per process, made on first use and never dropped: a device outliving its
 // instance crashes Dawn once V8 collects the instance (FACTS.md), and an engine's dispose()
 // cannot know whether the device's last callbacks have run. `nodeGpu` reads it, so it stays
 // reachable for the life of the module.
-let dawnInstance: Promise<GPU | null> | undefined;
+let dawnInstance: Promise<GPU> | undefined;
 
-function nodeGpu(): Promise<GPU | null> {
+function nodeGpu(): Promise<GPU> {
   dawnInstance ??= loadNodeGpu();
   return dawnInstance;
 }
@@ -74,7 +81,7 @@ export async function acquireDevice(powerPreference: GPUPowerPreference): Promis
   let gpu: GPU | undefined = (globalThis as { navigator?: Navigator }).navigator?.gpu;
   let keepAlive: unknown;
   if (!gpu && isNode) {
-    gpu = (await nodeGpu()) ?? undefined;
+    gpu = await nodeGpu();
     keepAlive = gpu;
   }
   if (!gpu) throw new NormGpuError('WEBGPU_UNAVAILABLE', 'this environment has no WebGPU (navigator.gpu, or the `webgpu` package in Node)');

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import puppeteer, { type Browser, type Page } from 'puppeteer';
 
 /** Repository root (this file is test/browser/harness.ts). */
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -92,6 +92,7 @@ const MIME: Readonly<Record<string, string>> = {
   '.map': 'application/json',
   '.css': 'text/css',
   '.wgsl': 'text/plain; charset=utf-8',
+  '.wasm': 'application/wasm', // WebAssembly.instantiateStreaming refuses any other type
 };
 
 /** A running static file server. */
