@@ -1,7 +1,8 @@
 /**
  * The built `normgpu` command (package.json `bin` → dist/cli.js, made by `npm run build`, which
  * `npm test` runs first), as a user runs it: a child process on a folder of PNGs and on an IDX
- * file, its exit codes, and its JSON against the float64 statistics computed here.
+ * file, its exit codes, and its JSON against the float64 statistics computed here; then bad
+ * files and bad flags, each of which must end in one `normgpu: ` line, never a stack trace.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,9 +80,103 @@ test('stats on an IDX file; usage errors and a missing input exit 2 with a messa
 
   const usage = await normgpu(['stats', 'pngs', '--size', 'zero']);
   expect(usage.code).toBe(2);
-  expect(usage.stderr).toMatch(/--size needs a positive integer/);
+  expect(usage.stderr).toMatch(/--size needs an integer from 1 to 4096, got 'zero'/);
   expect((await normgpu(['frobnicate'])).code).toBe(2);
   const missing = await normgpu(['stats', 'no-such-folder']);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toMatch(/no such file/);
+});
+
+/** `n` PNGs of w x h in `folder` (under the test dir), named 0.png, 1.png, ... */
+async function writePngs(folder: string, n: number, w: number, h: number): Promise<void> {
+  mkdirSync(join(dir, folder), { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const chw = Float32Array.from({ length: 3 * w * h }, (_, k) => ((k * 7 + i * 53) % 256) / 255);
+    writeFileSync(join(dir, folder, `${i}.png`), await encodePng(chw, 3, h, w));
+  }
+}
+
+/** A PNG cut off in its image data. */
+async function truncatedPng(): Promise<Uint8Array> {
+  const png = await encodePng(new Float32Array(3 * 8 * 8).fill(0.5), 3, 8, 8);
+  return png.subarray(0, png.length - 20);
+}
+
+/** JPEG's start-of-image marker, then junk: jpeg-js fails on it. */
+const GARBAGE_JPEG = new Uint8Array([0xff, 0xd8, ...Buffer.from('not really a jpeg')]);
+
+/** A failure as the CLI must report it: exit `code`, stderr ending in one line `message`, no stack frame. */
+function expectFailure(r: { code: number; stderr: string }, code: number, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(code);
+  expect(r.stderr.trimEnd().split('\n').at(-1)).toMatch(message);
+  expect(r.stderr).not.toContain('    at ');
+}
+
+// The bad-input runs below use the CPU backend: what they check is the command, not the GPU.
+
+test('a truncated PNG in a later batch stops the run: exit 1, the file and the reason, no stack trace', async () => {
+  await writePngs('trunc', 3, 6, 5);
+  writeFileSync(join(dir, 'trunc', 'z.png'), await truncatedPng());
+  // --batch 1: the bad file is decoded ahead, while the batch before it is reduced.
+  const r = await normgpu(['stats', 'trunc', '--batch', '1', '--backend', 'cpu', '--out', 'trunc-out']);
+  expectFailure(r, 1, /^normgpu: cannot decode trunc\/z\.png: truncated PNG data/);
+  expect(r.stderr).toContain('3/4 images');
+});
+
+test('a garbage .jpg stops the run naming it: JPEG junk and a file that is no image at all', async () => {
+  await writePngs('garbage', 2, 6, 5);
+  writeFileSync(join(dir, 'garbage', 'x.jpg'), GARBAGE_JPEG);
+  expectFailure(await normgpu(['stats', 'garbage', '--backend', 'cpu', '--quiet']), 1, /^normgpu: cannot decode garbage\/x\.jpg: unknown JPEG marker/);
+  writeFileSync(join(dir, 'garbage', 'x.jpg'), 'hello');
+  expectFailure(await normgpu(['stats', 'garbage', '--backend', 'cpu', '--quiet']), 1, /^normgpu: cannot decode garbage\/x\.jpg: not a PNG or JPEG file$/);
+});
+
+test('--skip-bad: the good files give the same statistics as alone; the bad ones are listed on stderr and in the JSON', async () => {
+  await writePngs('good', 4, 9, 7);
+  await writePngs('mixed', 4, 9, 7);
+  writeFileSync(join(dir, 'mixed', '1a.png'), await truncatedPng());
+  writeFileSync(join(dir, 'mixed', '2a.jpg'), GARBAGE_JPEG);
+  // At native size an image of another size cannot join the others.
+  await writePngs(join('mixed', 'odd'), 1, 5, 5);
+  const good = await normgpu(['stats', 'good', '--backend', 'cpu', '--quiet', '--out', 'good-out', '--json', 'good.json']);
+  expect(good.code, good.stderr).toBe(0);
+  const mixed = await normgpu(['stats', 'mixed', '--skip-bad', '--backend', 'cpu', '--quiet', '--out', 'mixed-out', '--json', 'mixed.json']);
+  expect(mixed.code, mixed.stderr).toBe(0);
+  expect(mixed.stderr).toMatch(/skipped 3 of 7 files/);
+  for (const line of ['mixed/1a.png: truncated PNG data', 'mixed/2a.jpg: unknown JPEG marker', 'mixed/odd/0.png: 5 x 5 pixels']) {
+    expect(mixed.stderr).toContain(`  ${line}`);
+  }
+  const read = (f: string) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
+  const { skipped, ...stats } = read('mixed.json');
+  const { skipped: none, ...expected } = read('good.json');
+  expect(stats).toEqual(expected);
+  expect(none).toEqual([]);
+  expect(skipped).toEqual([
+    { path: 'mixed/1a.png', reason: expect.stringMatching(/^truncated PNG data/) },
+    { path: 'mixed/2a.jpg', reason: expect.stringMatching(/^unknown JPEG marker/) },
+    { path: 'mixed/odd/0.png', reason: expect.stringMatching(/^5 x 5 pixels, the first image \(mixed\/0\.png\) is 9 x 7/) },
+  ]);
+  expect(readFileSync(join(dir, 'mixed-out', 'mean.png'))).toEqual(readFileSync(join(dir, 'good-out', 'mean.png')));
+
+  // Without --skip-bad the first bad file in name order stops the run; with only bad files it is an error.
+  expectFailure(await normgpu(['stats', 'mixed', '--backend', 'cpu', '--quiet']), 1, /^normgpu: cannot decode mixed\/1a\.png: truncated PNG data/);
+  mkdirSync(join(dir, 'allbad'));
+  writeFileSync(join(dir, 'allbad', 'a.png'), await truncatedPng());
+  writeFileSync(join(dir, 'allbad', 'b.jpg'), GARBAGE_JPEG);
+  const allBad = await normgpu(['stats', 'allbad', '--skip-bad', '--backend', 'cpu', '--quiet']);
+  expectFailure(allBad, 1, /^normgpu: none of the 2 files in allbad could be used$/);
+  expect(allBad.stderr).toContain('  allbad/b.jpg: unknown JPEG marker');
+});
+
+test('flags: out-of-range, non-integer or missing values and unknown flags are one-line usage errors naming the flag', async () => {
+  await writePngs('flags', 1, 4, 4);
+  const usage = async (args: string[], message: RegExp) => expectFailure(await normgpu(['stats', 'flags', ...args]), 2, message);
+  await usage(['--size', '100000'], /^normgpu: --size needs an integer from 1 to 4096, got '100000' \(.*GPU buffer/);
+  await usage(['--size', '0'], /^normgpu: --size needs an integer from 1 to 4096, got '0'/);
+  await usage(['--size', 'abc'], /^normgpu: --size needs an integer from 1 to 4096, got 'abc'/);
+  await usage(['--size', '2.5'], /^normgpu: --size needs an integer from 1 to 4096, got '2\.5'/);
+  await usage(['--size'], /^normgpu: option '--size <value>' argument missing/);
+  await usage(['--batch', '5000'], /^normgpu: --batch needs an integer from 1 to 4096, got '5000'/);
+  await usage(['--frobnicate'], /^normgpu: unknown option '--frobnicate'/);
+  await usage(['--skip-bad=yes'], /^normgpu: option '--skip-bad' does not take an argument/);
 });

@@ -8,7 +8,9 @@
  */
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { createEngine } from '../index';
+import { UsageError } from '../cli/errors';
 import { runGoldenSuite, type CaseResult, type GoldenManifest } from './runner';
 
 const USAGE = 'usage: npm run accuracy -- [--golden DIR] [--backend webgpu|cpu|auto] [--json FILE]';
@@ -21,24 +23,34 @@ interface Args {
   json?: string;
 }
 
-class UsageError extends Error {}
-
-function parseArgs(argv: readonly string[]): Args | 'help' {
-  // webgpu by default: an accuracy run that silently measured the CPU backend would mislead.
-  const args: Args = { golden: 'test/golden', backend: 'webgpu' };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    if (flag === '--help' || flag === '-h') return 'help';
-    const value = argv[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value\n${USAGE}`);
-    if (flag === '--golden') args.golden = value;
-    else if (flag === '--json') args.json = value;
-    else if (flag === '--backend') {
-      if (!(BACKENDS as readonly string[]).includes(value)) throw new UsageError(`unknown backend '${value}'\n${USAGE}`);
-      args.backend = value as Backend;
-    } else throw new UsageError(`unknown argument '${flag}'\n${USAGE}`);
+/**
+ * The command line (strict: an unknown flag or a stray argument is a usage error), or 'help'.
+ * Defaults: --golden test/golden, --backend webgpu (an accuracy run that silently measured the
+ * CPU backend would mislead).
+ */
+function parseCliArgs(argv: readonly string[]): Args | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: {
+        golden: { type: 'string', default: 'test/golden' },
+        backend: { type: 'string', default: 'webgpu' },
+        json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS')) throw e;
+    // First sentence only: the rest suggests '--' for positionals, which this command has none of.
+    const first = (e as Error).message.split(/\.\s/)[0];
+    throw new UsageError(`${first.charAt(0).toLowerCase()}${first.slice(1)}\n${USAGE}`);
   }
-  return args;
+  if (values.help) return 'help';
+  if (!(BACKENDS as readonly string[]).includes(values.backend)) throw new UsageError(`unknown backend '${values.backend}'\n${USAGE}`);
+  return { golden: values.golden, backend: values.backend as Backend, json: values.json };
 }
 
 function formatError(e: number | null): string {
@@ -59,7 +71,7 @@ function formatCase(r: CaseResult): string {
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCliArgs(process.argv.slice(2));
   if (args === 'help') {
     console.log(USAGE);
     return 0;

@@ -25,7 +25,7 @@ async function load<T>(name: string): Promise<T> {
   try {
     mod = await import(/* @vite-ignore */ name);
   } catch (e) {
-    throw new Error(`the CLI needs the npm package '${name}' (a dependency of normgpu): ${String(e)}`, { cause: e });
+    throw new Error(`PNG/JPEG files need the optional package '${name}' (npm install pngjs jpeg-js): ${String(e)}`, { cause: e });
   }
   return (mod.default ?? mod) as T;
 }
@@ -56,6 +56,7 @@ export function parseIdx(file: Uint8Array): IdxImages {
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
   const [count, height, width, channels = 1] = dims;
   if (![1, 3, 4].includes(channels)) throw new Error(`IDX images have ${channels} channels, not 1, 3 or 4`);
+  if (height === 0 || width === 0) throw new Error(`IDX images are ${height}x${width} pixels`);
   const offset = 4 + 4 * ndims;
   const size = dims.reduce((a, b) => a * b, 1);
   if (bytes.length - offset < size) throw new Error(`IDX file is truncated: ${bytes.length - offset} bytes of data, [${dims}] needs ${size}`);
@@ -68,20 +69,38 @@ export function idxImage(idx: IdxImages, i: number): ImageBytes {
   return { data: idx.data.subarray(i * size, (i + 1) * size), width: idx.width, height: idx.height, channels: idx.channels };
 }
 
-/** Decode a PNG or JPEG file (by its signature) to RGBA bytes. */
-export async function decodeImage(file: Uint8Array, name = 'image'): Promise<ImageBytes> {
-  if (file[0] === 0x89 && file[1] === 0x50 && file[2] === 0x4e && file[3] === 0x47) {
+// Decoded images past this many pixels are refused before allocation (jpeg-js takes the same
+// limit; pngjs has none, so a small PNG could claim gigabytes in its header).
+const MAX_MEGAPIXELS = 200;
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+const IEND = Buffer.from('IEND');
+
+/** Decode a PNG or JPEG file (by its signature) to RGBA bytes; errors give the reason only. */
+export async function decodeImage(file: Uint8Array): Promise<ImageBytes> {
+  let img: { width: number; height: number; data: Uint8Array };
+  if (PNG_SIGNATURE.every((b, i) => file[i] === b)) {
     const { PNG } = await load<PngModule>(PNG_NAME);
     // pngjs reads with Buffer methods.
-    const png = PNG.sync.read(Buffer.from(file.buffer, file.byteOffset, file.byteLength));
-    return { data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength), width: png.width, height: png.height, channels: 4 };
-  }
-  if (file[0] === 0xff && file[1] === 0xd8) {
+    const buffer = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
+    // IHDR is the first chunk: width and height at bytes 16 and 20.
+    if (buffer.length >= 24 && buffer.readUInt32BE(16) * buffer.readUInt32BE(20) > MAX_MEGAPIXELS * 1e6) {
+      throw new Error(`PNG of ${buffer.readUInt32BE(16)} x ${buffer.readUInt32BE(20)} pixels is over the ${MAX_MEGAPIXELS}-megapixel limit`);
+    }
+    try {
+      img = PNG.sync.read(buffer);
+    } catch (e) {
+      // pngjs reports a cut-off file as "read requests waiting on finished stream" and the like.
+      if (buffer.lastIndexOf(IEND) < 0) throw new Error('truncated PNG data (no IEND chunk)', { cause: e });
+      throw e;
+    }
+  } else if (file[0] === 0xff && file[1] === 0xd8) {
     const jpeg = await load<JpegModule>(JPEG_NAME);
-    const img = jpeg.decode(file, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 200, maxMemoryUsageInMB: 2048 });
-    return { data: img.data, width: img.width, height: img.height, channels: 4 };
+    img = jpeg.decode(file, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: MAX_MEGAPIXELS, maxMemoryUsageInMB: 2048 });
+  } else {
+    throw new Error('not a PNG or JPEG file');
   }
-  throw new Error(`${name}: not a PNG or JPEG file`);
+  if (img.width === 0 || img.height === 0) throw new Error(`empty image (${img.width} x ${img.height} pixels)`);
+  return { data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength), width: img.width, height: img.height, channels: 4 };
 }
 
 /** Encode [C, H, W] values on [0, 1] (C = 1 or 3) as an 8-bit PNG, clamped and rounded. */
