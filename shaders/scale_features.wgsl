@@ -31,7 +31,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   for (var i = gid.x; i < params.count; i += nwg.x * WG) {
     let k = coeffs[i % params.width];
     var v = ((x[i] - k.x) - k.y) * k.z + k.w;
-    if (CLIP) {
+    // NaN stays NaN, as numpy's clip keeps it (WGSL's clamp of NaN may give either bound);
+    // a bit test, since compilers may assume v == v.
+    if (CLIP && (bitcast<u32>(v) & 0x7fffffffu) <= 0x7f800000u) {
       v = clamp(v, params.lo, params.hi);
     }
     y[i] = v;

@@ -352,3 +352,51 @@ describe('CLI: normgpu stats', () => {
     await expect(runStats(['a', '--bogus'], cliIo, cpu)).rejects.toThrow(/unknown option/);
   });
 });
+
+/** Lower an engine's binding limit (the backend's `maxBindingBytes`, read by every size check). */
+function limitBindings(engine: Engine, bytes: number): Engine {
+  Object.defineProperty(engine.internalBackend, 'maxBindingBytes', { value: bytes });
+  return engine;
+}
+
+describe('batches beyond one buffer binding', () => {
+  test('image batches are reduced in parts that fit and merge into the one-pass statistics', async () => {
+    const rng = mulberry32(9);
+    const images: ImageBytes[] = Array.from({ length: 50 }, () => ({
+      data: Uint8Array.from({ length: 8 * 8 * 3 }, () => Math.floor(rng() * 256)), width: 8, height: 8, channels: 3,
+    }));
+    for (const kind of ['cpu', 'webgpu'] as const) {
+      const whole = kind === 'cpu' ? cpu : gpu;
+      // 16 KiB bindings: 21 images of 3x8x8 floats per part (3 parts of the first batch), and the
+      // 192 columns' partials (9 KiB) fit.
+      const limited = limitBindings(kind === 'cpu' ? await createEngine({ backend: 'cpu' }) : await makeGpuEngine(), 16384);
+      const [a, b] = await Promise.all([whole, limited].map((engine) => run(engine, async () => {
+        const progress: DatasetProgress[] = [];
+        const s = new DatasetStats(engine, { onProgress: (p) => progress.push(p) });
+        await s.add(images.slice(0, 45));
+        await s.add(images.slice(45));
+        expect(progress.map((p) => p.images), `${kind}: one report per add`).toEqual([45, 50]);
+        return s.result();
+      })));
+      expect(b.images).toBe(50);
+      expect(maxRelative(b.mean, a.mean), kind).toBeLessThan(1e-6);
+      expect(maxRelative(b.std, a.std), kind).toBeLessThan(1e-6);
+      expect(maxRelative(b.meanImage!, a.meanImage!), kind).toBeLessThan(1e-6);
+      expect(maxRelative(b.stdImage!, a.stdImage!), kind).toBeLessThan(1e-5);
+      expect([b.min, b.max], kind).toEqual([a.min, a.max]);
+      // One image whose per-pixel statistics cannot fit is refused before any GPU work.
+      expect(errorCode(() => new DatasetStats(limited).add({ ...images[0], data: new Uint8Array(16 * 16 * 3), width: 16, height: 16 })), kind)
+        .toBe('TENSOR_TOO_LARGE');
+      limited.dispose();
+    }
+  });
+
+  test('partials keep infinities and NaN through merges (no JSON round trip)', async () => {
+    const s = new DatasetStats(cpu);
+    await s.add(cpu.tensor([Infinity, 1, -Infinity, NaN], [2, 1, 1, 2]));
+    const p = await s.partial();
+    const merged = mergeDatasetStats(p, emptyDatasetStats());
+    expect(merged).toEqual(p);
+    expect([merged.channel.min[0], merged.channel.max[0]]).toEqual([-Infinity, Infinity]);
+  });
+});

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEngine, NormGpuError, Tensor, type Engine, type ErrorCode } from '../src/index';
 import { BufferUsage } from '../src/gpu/flags';
-import { generate, makeGpuEngine, trackGpuWork } from './support/gpu';
+import { asyncErrorCode, generate, makeGpuEngine, trackGpuWork } from './support/gpu';
 
 type Kind = 'cpu' | 'webgpu';
 
@@ -155,7 +155,6 @@ const cases: Case[] = [
   // disposed bias is found.
   { name: 'disposed bias after a host weight', code: 'DISPOSED_TENSOR', run: (f) => f.engine.groupNorm(f.x, { numGroups: 3, weight: ones3(), bias: f.disposedW }) },
   { name: 'foreign bias after a host weight', code: 'FOREIGN_TENSOR', run: (f) => f.engine.instanceNorm(f.x, { weight: [1, 1, 1], bias: f.foreignW }) },
-  { name: 'read() of a disposed tensor', code: 'DISPOSED_TENSOR', run: (f) => f.disposedX.read() },
   { name: 'buffer of a disposed tensor', code: 'DISPOSED_TENSOR', run: (f) => f.disposedX.buffer },
   { name: 'input of another engine', code: 'FOREIGN_TENSOR', run: (f) => f.engine.layerNorm(f.foreignX, { normalizedShape: 5 }) },
   { name: 'input of an engine of the other backend', code: 'FOREIGN_TENSOR', run: (f) => f.engine.groupNorm(f.crossX, { numGroups: 3 }) },
@@ -267,6 +266,11 @@ describe.each(['cpu', 'webgpu'] as const)('%s backend', (kind) => {
     expect((thrown as NormGpuError).message.startsWith(`${c.code}: `)).toBe(true);
     expect(f.engine.memory(), 'engine memory changed by a rejected call').toEqual(before);
     if (tracker) expect(tracker.log, 'GPU calls made by a rejected call').toEqual([]);
+  });
+
+  // A promise-returning call never throws: its errors are rejections.
+  test('read() of a disposed tensor rejects with DISPOSED_TENSOR', async () => {
+    expect(await asyncErrorCode(() => f.disposedX.read())).toBe('DISPOSED_TENSOR');
   });
 
   test('the fixtures themselves are valid: the same calls with good arguments succeed', async () => {

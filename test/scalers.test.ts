@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEngine, MinMaxScaler, StandardScaler, type Engine, type Tensor } from '../src/index';
 import { asyncErrorCode, errorCode, makeGpuEngine, maxRelative, mulberry32, normalSampler, scaledError, withValidation } from './support/gpu';
+import type { WebGpuBackend } from '../src/gpu/backend';
 
 const GOLDEN = join(__dirname, 'golden');
 const f32 = (name: string) => {
@@ -161,6 +162,8 @@ describe('options', () => {
         const mm = new MinMaxScaler(engine, { featureRange: [-1, 1], clip: true });
         await mm.fit(rows);
         expect(Array.from(await mm.transform([[0, 5, 8], [7, 5, 4]]).read())).toEqual([-1, -1, 1, 1, -1, 1]);
+        // numpy's clip keeps NaN.
+        expect(Array.from(await mm.transform([[NaN, 5, Infinity]]).read())).toEqual([NaN, -1, 1]);
         expect(Array.from(mm.scale!)).toEqual([2 / 6, 2, 2 / 6]);
         expect(Array.from(mm.min!)).toEqual([-1 - 1 * (2 / 6), -1 - 5 * 2, -1 + 2 * (2 / 6)]);
         const unclipped = new MinMaxScaler(engine);
@@ -220,5 +223,145 @@ describe('typed errors', () => {
     }
     const foreign = cpu.tensor(new Float32Array(4), [2, 2]);
     expect(await asyncErrorCode(() => new StandardScaler(gpu).fit(foreign))).toBe('FOREIGN_TENSOR');
+  });
+});
+
+/** Per feature, scikit-learn's statistics of the non-NaN values (nanmean, nanvar, nanmin, nanmax), in float64. */
+function nanReference(rows: readonly (readonly number[])[]) {
+  const features = rows[0].length;
+  const ref = Array.from({ length: features }, (_, j) => {
+    const v = rows.map((r) => Math.fround(r[j])).filter((x) => !Number.isNaN(x));
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+    return { count: v.length, mean, variance, min: v.length ? Math.min(...v) : NaN, max: v.length ? Math.max(...v) : NaN };
+  });
+  return { count: ref.map((r) => r.count), mean: ref.map((r) => r.mean), var: ref.map((r) => r.variance), min: ref.map((r) => r.min), max: ref.map((r) => r.max) };
+}
+
+/** max |a - e| / |e| over the entries where `e` is a number; NaN entries of `e` must be NaN in `a`. */
+function nanRelative(a: ArrayLike<number>, e: readonly number[]): number {
+  let worst = 0;
+  e.forEach((ei, i) => {
+    if (Number.isNaN(ei)) worst = Number.isNaN(a[i]) ? worst : Infinity;
+    else worst = Math.max(worst, Math.abs(a[i] - ei) / Math.abs(ei));
+  });
+  return worst;
+}
+
+describe('NaN is a missing value in fit, as scikit-learn', () => {
+  // Feature 0: NaN in row 0 (the column's usual shift) and every 7th row; 1: none; 2: all NaN;
+  // 3: NaN over whole 64-row chunks (empty partials); 4: NaN in the last row only.
+  const rows = 5000;
+  const nanAt = (r: number, j: number) => (j === 0 ? r % 7 === 0 : j === 2 || (j === 3 ? r >= 64 && r < 320 : j === 4 && r === rows - 1));
+  const data = offsetData(rows, 5, 21);
+  const x = Array.from({ length: rows }, (_, r) => Array.from({ length: 5 }, (_, j) => (nanAt(r, j) ? NaN : data[r * 5 + j])));
+  const ref = nanReference(x);
+
+  test('StandardScaler: per-feature counts, nanmean and nanvar; transform keeps NaN as NaN', async () => {
+    expect(ref.count).toEqual([rows - Math.ceil(rows / 7), rows, 0, rows - 256, rows - 1]);
+    for (const [name, engine] of backends()) {
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(x);
+        expect(s.nSamplesSeen, name).toBe(rows);
+        expect(Array.from(s.nSamplesSeenPerFeature!), name).toEqual(ref.count);
+        expect(nanRelative(s.mean!, ref.mean), `${name} mean`).toBeLessThan(1e-9);
+        expect(nanRelative(s.var!, ref.var), `${name} var`).toBeLessThan(2e-6);
+        expect(Number.isNaN(s.scale![2]), `${name}: a feature without values has scale NaN`).toBe(true);
+        const z = await s.transform(x.slice(0, 300)).read();
+        for (let i = 0; i < z.length; i++) {
+          const [r, j] = [Math.floor(i / 5), i % 5];
+          if (nanAt(r, j) || j === 2) {
+            expect(z[i], `${name} z[${r}][${j}]`).toBeNaN();
+          } else {
+            const expected = (Math.fround(x[r][j]) - ref.mean[j]) / Math.sqrt(ref.var[j]);
+            expect(Math.abs(z[i] - expected), `${name} z[${r}][${j}]`).toBeLessThan(1e-4 * (1 + Math.abs(expected)));
+          }
+        }
+        // partialFit over batches that split the NaN runs equals fit.
+        const parts = new StandardScaler(engine);
+        for (const [a, b] of [[0, 1], [1, 100], [100, 3000], [3000, rows]]) await parts.partialFit(x.slice(a, b));
+        expect(Array.from(parts.nSamplesSeenPerFeature!), name).toEqual(ref.count);
+        expect(nanRelative(parts.mean!, ref.mean), `${name} partialFit mean`).toBeLessThan(1e-9);
+        expect(nanRelative(parts.var!, ref.var), `${name} partialFit var`).toBeLessThan(2e-6);
+      });
+    }
+  });
+
+  test('MinMaxScaler: nanmin and nanmax, NaN for a feature without values', async () => {
+    for (const [name, engine] of backends()) {
+      await run(engine, async () => {
+        const m = await new MinMaxScaler(engine).fit(x);
+        expect(Array.from(m.dataMin!), name).toEqual(ref.min);
+        expect(Array.from(m.dataMax!), name).toEqual(ref.max);
+        expect(m.nSamplesSeen, name).toBe(rows);
+      });
+    }
+  });
+});
+
+/** Lower an engine's binding limit (the backend's `maxBindingBytes`, read by every size check). */
+function limitBindings(engine: Engine, bytes: number): Engine {
+  Object.defineProperty(engine.internalBackend, 'maxBindingBytes', { value: bytes });
+  return engine;
+}
+
+describe('host rows beyond one buffer binding', () => {
+  test('are fitted in row chunks (fit, partialFit, fitTransform refused), equal to one pass', async () => {
+    const rows = 3000;
+    const features = 3;
+    const data = offsetData(rows, features, 31);
+    const x = Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * features, (r + 1) * features)));
+    const ref = reference(data, rows, features);
+    for (const kind of ['cpu', 'webgpu'] as const) {
+      // 4 KiB bindings: 341 rows of 3 floats per chunk, 9 chunks.
+      const engine = limitBindings(kind === 'cpu' ? await createEngine({ backend: 'cpu' }) : await makeGpuEngine(), 4096);
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(x);
+        expect(s.nSamplesSeen).toBe(rows);
+        expect(maxRelative(s.mean!, ref.mean), kind).toBeLessThan(1e-9);
+        expect(maxRelative(s.scale!, ref.std), kind).toBeLessThan(1e-6);
+        const parts = new MinMaxScaler(engine);
+        await parts.partialFit(x.slice(0, 1200));
+        await parts.partialFit(x.slice(1200));
+        expect(Array.from(parts.dataMin!), kind).toEqual(Array.from(ref.min));
+        expect(Array.from(parts.dataMax!), kind).toEqual(Array.from(ref.max));
+        // A transform's output is one tensor: it must fit.
+        expect(errorCode(() => s.transform(x)), kind).toBe('TENSOR_TOO_LARGE');
+        expect(await asyncErrorCode(() => new StandardScaler(engine).fitTransform(x)), kind).toBe('TENSOR_TOO_LARGE');
+        const z = await s.transform(x.slice(0, 300)).read();
+        expect(Math.abs(z[0] - (data[0] - ref.mean[0]) / ref.std[0]), kind).toBeLessThan(1e-4);
+      });
+      engine.dispose();
+    }
+  });
+
+  // Minutes on a busy software adapter: 34M values go through JS rows, the GPU and the CPU backend.
+  test('a device with default limits (128 MiB bindings) fits 136 MB of rows as the CPU backend does', { timeout: 600_000 }, async () => {
+    // A second device of the same Dawn instance, requested without limits: WebGPU's defaults.
+    const dawn = (gpu.internalBackend as WebGpuBackend).keepAlive as GPU | undefined;
+    expect(dawn, 'the engine holds Dawn in Node').toBeDefined();
+    const device = await (await dawn!.requestAdapter())!.requestDevice();
+    expect(device.limits.maxStorageBufferBindingSize).toBe(128 * 2 ** 20);
+    const small = await createEngine({ device });
+    try {
+      const rows = 340_000;
+      const features = 100; // 34M floats: 136 MB, over 134,217,728 bytes
+      const rng = mulberry32(41);
+      const x: number[][] = new Array(rows);
+      for (let r = 0; r < rows; r++) {
+        const row = new Array<number>(features);
+        for (let j = 0; j < features; j++) row[j] = 1e3 * (j + 1) + (1 + (j % 7)) * rng();
+        x[r] = row;
+      }
+      const fitted = await run(small, () => new StandardScaler(small).fit(x));
+      const reference = await new StandardScaler(cpu).fit(x);
+      expect(fitted.nSamplesSeen).toBe(rows);
+      expect(maxRelative(fitted.mean!, reference.mean!)).toBeLessThan(1e-9);
+      expect(maxRelative(fitted.var!, reference.var!)).toBeLessThan(2e-6);
+      expect(errorCode(() => small.tensor(new Float32Array(rows * features), [rows, features]))).toBe('TENSOR_TOO_LARGE');
+    } finally {
+      small.dispose();
+      device.destroy();
+    }
   });
 });

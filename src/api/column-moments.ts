@@ -1,27 +1,47 @@
 /**
  * Internal: float64 column statistics of a tensor viewed as [rows, width] on either backend,
- * shared by dataset statistics and the feature scalers. WebGPU runs column_stats /
- * merge_stats and merges the partials read back in float64; the CPU backend runs their
- * float64 twins.
+ * shared by dataset statistics and the feature scalers (Backend.columnMoments), and the size
+ * checks that keep them within one buffer binding.
  */
-import type { Backend } from '../backend';
-import { columnStats, mergeStats } from '../cpu/column-stats';
-import { WebGpuBackend } from '../gpu/backend';
-import { columnStatsGpu } from '../gpu/column-stats';
-import { planColumnStats } from '../plan/column-stats';
-import type { Moments64 } from '../plan/moments64';
+import type { Backend, ColumnMoments } from '../backend';
+import { check } from '../errors';
 import type { Tensor } from './tensor';
+import { fitsBinding, rowsPerBinding } from './validate';
 
-/** Per column (when `wantColumns`) and per group of `groups` = [A, B, C] (merged over B). */
+/**
+ * GPU partials per column, in bytes, at most: 16 (n, mean, M2, shift) + 8 (min, max) for the
+ * columns and as much again for the groups, each bound and read back whole.
+ */
+const PARTIAL_BYTES_PER_COLUMN = 48;
+
+/**
+ * TENSOR_TOO_LARGE unless `width` columns' partial statistics fit one buffer binding of
+ * `backend`: then any tensor of that width (which fits one binding itself) can be reduced.
+ */
+export function checkColumnWidth(backend: Backend, width: number, what: string): void {
+  check(
+    fitsBinding(backend, width * PARTIAL_BYTES_PER_COLUMN), 'TENSOR_TOO_LARGE',
+    `${what} has ${width} columns, whose statistics need ${width * PARTIAL_BYTES_PER_COLUMN} bytes,`
+      + ` over the ${backend.maxBindingBytes}-byte limit of one buffer binding on this device`,
+  );
+}
+
+/**
+ * Rows of a [rows, width] float32 matrix one `columnMoments` call takes on `backend` (a width
+ * passed by `checkColumnWidth`): as many as one buffer binding holds. The chunk partials then
+ * fit too: one per column below 64 rows, a sixteenth of the data above.
+ */
+export function columnRowsPerCall(backend: Backend, width: number): number {
+  return rowsPerBinding(backend, width * 4);
+}
+
+/**
+ * Per column (when `wantColumns`) and per group of `groups` = [A, B, C] (merged over B);
+ * `skipNaN` leaves NaN values out of each column's statistics (the scalers, as scikit-learn).
+ */
 export async function columnMoments(
   backend: Backend, x: Tensor, rows: number, width: number, wantColumns: boolean, groups?: readonly [number, number, number],
-): Promise<{ columns: Moments64 | null; groups: Moments64 | null }> {
-  const storage = x.storage;
-  if (backend instanceof WebGpuBackend) {
-    if (storage.kind !== 'gpu') throw new Error('internal: CPU storage given to the WebGPU backend');
-    return columnStatsGpu(backend, storage.buffer, planColumnStats(rows, width, backend.traits, groups), wantColumns);
-  }
-  if (storage.kind !== 'cpu') throw new Error('internal: GPU storage given to the CPU backend');
-  const columns = columnStats(storage.data, rows, width);
-  return { columns: wantColumns ? columns : null, groups: groups ? mergeStats(columns, ...groups) : null };
+  skipNaN = false,
+): Promise<ColumnMoments> {
+  return backend.columnMoments(x.storage, { rows, width, wantColumns, groups, skipNaN });
 }

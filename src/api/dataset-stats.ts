@@ -17,11 +17,12 @@
  */
 import { check } from '../errors';
 import { emptyMoments64, mergeEntry, type Moments64 } from '../plan/moments64';
-import type { PreprocessOptions } from '../plan/preprocess';
-import { columnMoments } from './column-moments';
+import { checkPreprocessOptions, type PreprocessOptions } from '../plan/preprocess';
+import { checkColumnWidth, columnMoments, columnRowsPerCall } from './column-moments';
 import type { Engine } from './engine';
-import { planPreprocess, preprocess, type ImageSource } from './preprocess';
+import { preparePreprocess, type ImageSource } from './preprocess';
 import { checkTensor, Tensor } from './tensor';
+import { checkBoolean, checkEngine, checkNumber, checkOptions, describe } from './validate';
 
 /** How image sources are turned into values: `preprocess` options without normalization. */
 export type DatasetTransform = Omit<PreprocessOptions, 'preset' | 'mean' | 'std' | 'layout'>;
@@ -94,15 +95,28 @@ export function emptyDatasetStats(): DatasetStatsPartial {
   return { format: FORMAT, images: 0, channels: 0, height: 0, width: 0, channel: { count: 0, mean: [], m2: [], min: [], max: [] }, pixel: null };
 }
 
+/**
+ * A partial as `partial()` makes them (it may have been through JSON): INVALID_ARGUMENT for
+ * what is not an object, STATS_MISMATCH for an object that is not a well-formed partial.
+ */
 function checkPartial(p: DatasetStatsPartial, name: string): void {
-  check(p !== null && typeof p === 'object' && p.format === FORMAT, 'STATS_MISMATCH', `${name} is not a normgpu dataset-statistics partial`);
-  const c = p.channels;
-  const values = c * p.height * p.width;
-  check(
-    p.channel.mean.length === c && p.channel.m2.length === c && p.channel.min.length === c && p.channel.max.length === c
-      && (p.pixel === null || (p.pixel.mean.length === values && p.pixel.m2.length === values)),
-    'STATS_MISMATCH', `${name} has arrays of the wrong length for ${c}x${p.height}x${p.width}`,
-  );
+  check(p !== null && typeof p === 'object', 'INVALID_ARGUMENT', `${name} must be a dataset-statistics partial, got ${describe(p)}`);
+  check(p.format === FORMAT, 'STATS_MISMATCH', `${name} is not a normgpu dataset-statistics partial (format ${describe(p.format)})`);
+  const count = (v: unknown, field: string) => checkNumber(v, `${name}.${field}`, { min: 0, integer: true, code: 'STATS_MISMATCH' });
+  const [images, c, h, w] = [count(p.images, 'images'), count(p.channels, 'channels'), count(p.height, 'height'), count(p.width, 'width')];
+  const numbers = (v: unknown, length: number, field: string) => {
+    check(
+      Array.isArray(v) && v.length === length && v.every((x) => typeof x === 'number'), 'STATS_MISMATCH',
+      `${name}.${field} must be ${length} numbers for ${c}x${h}x${w} images, got ${describe(v)}`,
+    );
+  };
+  const ch = p.channel;
+  check(ch !== null && typeof ch === 'object', 'STATS_MISMATCH', `${name}.channel must be an object, got ${describe(ch)}`);
+  check(count(ch.count, 'channel.count') === images * h * w, 'STATS_MISMATCH', `${name}.channel.count ${ch.count} is not images x height x width`);
+  for (const k of ['mean', 'm2', 'min', 'max'] as const) numbers(ch[k], c, `channel.${k}`);
+  const px = p.pixel;
+  check(px === null || typeof px === 'object', 'STATS_MISMATCH', `${name}.pixel must be null or an object, got ${describe(px)}`);
+  if (px) for (const k of ['mean', 'm2'] as const) numbers(px[k], c * h * w, `pixel.${k}`);
 }
 
 /**
@@ -113,8 +127,8 @@ function checkPartial(p: DatasetStatsPartial, name: string): void {
 export function mergeDatasetStats(a: DatasetStatsPartial, b: DatasetStatsPartial): DatasetStatsPartial {
   checkPartial(a, 'first partial');
   checkPartial(b, 'second partial');
-  if (b.images === 0) return structuredCloneOf(a);
-  if (a.images === 0) return structuredCloneOf(b);
+  if (b.images === 0) return copyPartial(a);
+  if (a.images === 0) return copyPartial(b);
   check(
     a.channels === b.channels && a.height === b.height && a.width === b.width, 'STATS_MISMATCH',
     `cannot merge statistics of ${a.channels}x${a.height}x${a.width} and ${b.channels}x${b.height}x${b.width} images`,
@@ -154,8 +168,14 @@ export function finalizeDatasetStats(p: DatasetStatsPartial): DatasetStatsResult
   };
 }
 
-function structuredCloneOf(p: DatasetStatsPartial): DatasetStatsPartial {
-  return JSON.parse(JSON.stringify(p)) as DatasetStatsPartial;
+/** A copy that shares no arrays with `p` (keeping NaN and infinities, which JSON would not). */
+function copyPartial(p: DatasetStatsPartial): DatasetStatsPartial {
+  const { channel: ch, pixel: px } = p;
+  return {
+    ...p,
+    channel: { count: ch.count, mean: [...ch.mean], m2: [...ch.m2], min: [...ch.min], max: [...ch.max] },
+    pixel: px && { mean: [...px.mean], m2: [...px.m2] },
+  };
 }
 
 function toMoments(count: number, s: { mean: number[]; m2: number[]; min?: number[]; max?: number[] }): Moments64 {
@@ -192,20 +212,19 @@ export class DatasetStats {
   #start = 0;
 
   constructor(engine: Engine, options: DatasetStatsOptions = {}) {
-    check(options !== null && typeof options === 'object', 'INVALID_ARGUMENT', 'options must be an object');
-    const transform = options.transform ?? {};
-    const bad = (['preset', 'mean', 'std', 'layout'] as const).filter((k) => k in (transform as object));
+    this.#engine = checkEngine(engine);
+    const o = checkOptions(options, 'DatasetStats options');
+    const transform = checkOptions(o.transform, 'transform');
+    const bad = (['preset', 'mean', 'std', 'layout'] as const).filter((k) => k in transform);
     check(bad.length === 0, 'INVALID_ARGUMENT', `transform takes no ${bad.join(', ')}: statistics are of the unnormalized values`);
-    check(
-      options.total === undefined || (Number.isInteger(options.total) && options.total >= 0), 'INVALID_ARGUMENT',
-      `total must be a non-negative integer, got ${String(options.total)}`,
-    );
-    check(options.onProgress === undefined || typeof options.onProgress === 'function', 'INVALID_ARGUMENT', 'onProgress must be a function');
-    this.#engine = engine;
+    // Checked now rather than at the first add.
+    checkPreprocessOptions({ ...transform, layout: 'channels-first' });
+    if (o.total !== undefined) checkNumber(o.total, 'total', { min: 0, integer: true });
+    check(o.onProgress === undefined || typeof o.onProgress === 'function', 'INVALID_ARGUMENT', `onProgress must be a function, got ${describe(o.onProgress)}`);
     this.#transform = transform;
-    this.#pixelStats = options.pixelStats ?? true;
-    this.#total = options.total ?? null;
-    this.#onProgress = options.onProgress;
+    this.#pixelStats = checkBoolean(o.pixelStats, 'pixelStats', true);
+    this.#total = o.total ?? null;
+    this.#onProgress = o.onProgress;
   }
 
   /** Images merged so far (batches whose `add` has resolved). */
@@ -218,13 +237,14 @@ export class DatasetStats {
    * `[N, C, H, W]` (channels-last `[N, H, W, C]` by its layout) of values as they are. Every
    * batch must have the first one's channels and resolution. The GPU work is queued at once;
    * the promise resolves when the batch is merged. Calls may overlap: batches merge in call order.
+   * Images whose tensor would exceed one buffer binding of the device are reduced in parts.
    */
   add(batch: ImageSource | readonly ImageSource[] | Tensor): Promise<void> {
     const backend = this.#engine.internalBackend;
-    const options = { ...this.#transform, layout: 'channels-first' } as const;
-    // Shape and dims are checked before any GPU work: images by their plan.
+    // Everything is checked before any GPU work: a tensor as it is, images by their plan.
     const given = batch instanceof Tensor ? checkTensor(backend, batch, 'batch') : null;
-    const shape = given?.shape ?? planPreprocess(batch as ImageSource | readonly ImageSource[], options).outputShape;
+    const images = given ? null : preparePreprocess(this.#engine, batch as ImageSource | readonly ImageSource[], { ...this.#transform, layout: 'channels-first' });
+    const shape = given?.shape ?? images!.spec.outputShape;
     check(shape.length === 4, 'INVALID_SHAPE', `a batch tensor must be [N, C, H, W] (or channels-last), got [${shape}]`);
     const last = given?.layout === 'channels-last';
     const [n, c, h, w] = last ? [shape[0], shape[3], shape[1], shape[2]] : shape;
@@ -233,32 +253,43 @@ export class DatasetStats {
       dims.c === c && dims.h === h && dims.w === w, 'STATS_MISMATCH',
       `batch of ${c}x${h}x${w} images (CxHxW), earlier batches ${dims.c}x${dims.h}x${dims.w}`,
     );
+    const hw = h * w;
+    checkColumnWidth(backend, c * hw, 'batch');
     this.#dims = dims;
-    const tensor = given ?? preprocess(this.#engine, batch as ImageSource | readonly ImageSource[], options);
-    try {
-      if (this.#start === 0) this.#start = now();
-      const hw = h * w;
-      const groups: [number, number, number] = last ? [1, hw, c] : [c, hw, 1];
-      const work = columnMoments(backend, tensor, n, c * hw, this.#pixelStats, groups);
-      const merged = this.#pending.then(async () => {
-        const r = await work;
-        this.#merge(n, c, hw, last, r.columns, r.groups!);
-      });
-      // The chain continues after a failure; the failure is reported by this add and by result().
-      this.#pending = merged.catch((e: unknown) => { this.#failure ??= e; });
-      return merged;
-    } finally {
-      if (!given) tensor.dispose();
+    if (this.#start === 0) this.#start = now();
+    const groups: [number, number, number] = last ? [1, hw, c] : [c, hw, 1];
+    const moments = (t: Tensor, rows: number) => columnMoments(backend, t, rows, c * hw, this.#pixelStats, groups);
+    // A tensor fits one binding; images go in parts that do, all queued before any is awaited.
+    const work: ReturnType<typeof moments>[] = [];
+    if (given) work.push(moments(given, n));
+    const step = columnRowsPerCall(backend, c * hw);
+    for (let a = 0; images && a < n; a += step) {
+      const b = Math.min(n, a + step);
+      const tensor = images.run(a, b);
+      try {
+        work.push(moments(tensor, b - a));
+      } finally {
+        tensor.dispose();
+      }
     }
+    const merged = this.#pending.then(async () => {
+      this.#merge(n, c, hw, last, await Promise.all(work));
+    });
+    // The chain continues after a failure; the failure is reported by this add and by result().
+    this.#pending = merged.catch((e: unknown) => { this.#failure ??= e; });
+    return merged;
   }
 
-  #merge(n: number, c: number, hw: number, channelsLast: boolean, columns: Moments64 | null, channel: Moments64): void {
+  /** Merge a batch of `n` images, reduced in parts (all of them or none, should one fail). */
+  #merge(n: number, c: number, hw: number, channelsLast: boolean, parts: { columns: Moments64 | null; groups: Moments64 | null }[]): void {
     this.#channel ??= emptyMoments64(c);
-    mergeMomentsFrom(this.#channel, channel);
-    if (columns) {
-      this.#pixel ??= emptyMoments64(c * hw);
-      // Pixel statistics are kept [C, H, W] whatever the batch layout.
-      mergeMomentsFrom(this.#pixel, columns, channelsLast ? (i) => (i % c) * hw + Math.floor(i / c) : undefined);
+    for (const { columns, groups } of parts) {
+      mergeMomentsFrom(this.#channel, groups!);
+      if (columns) {
+        this.#pixel ??= emptyMoments64(c * hw);
+        // Pixel statistics are kept [C, H, W] whatever the batch layout.
+        mergeMomentsFrom(this.#pixel, columns, channelsLast ? (i) => (i % c) * hw + Math.floor(i / c) : undefined);
+      }
     }
     this.#images += n;
     if (this.#onProgress) {

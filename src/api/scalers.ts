@@ -14,17 +14,19 @@
  * const z = await scaler.fitTransform(x); // x: Tensor [samples, features]
  * ```
  */
-import { check } from '../errors';
-import { scaleFeatures } from '../cpu/column-stats';
-import { WebGpuBackend } from '../gpu/backend';
-import { scaleFeaturesGpu } from '../gpu/column-stats';
+import { check, NormGpuError } from '../errors';
 import { mergeMoments64, type Moments64 } from '../plan/moments64';
 import { checkShape } from '../plan/spec';
-import { columnMoments } from './column-moments';
+import { checkColumnWidth, columnMoments, columnRowsPerCall } from './column-moments';
 import type { Engine } from './engine';
-import { checkTensor, Tensor, type Storage } from './tensor';
+import { checkTensor, Tensor } from './tensor';
+import { checkBoolean, checkEngine, checkFitsBinding, checkNumber, checkOptions, describe } from './validate';
 
-/** Scaler input: a 2-D tensor `[samples, features]` of the engine, or rows of numbers. */
+/**
+ * Scaler input: a 2-D tensor `[samples, features]` of the engine, or rows of numbers (NaN marks
+ * a missing value). Host rows larger than one buffer binding of the device are fitted in row
+ * chunks; a transform's output must fit one binding (TENSOR_TOO_LARGE otherwise).
+ */
 export type FeatureData = Tensor | readonly (readonly number[])[];
 
 export interface StandardScalerOptions {
@@ -50,19 +52,54 @@ interface Lines {
   add: Float64Array;
 }
 
-/** What both scalers share: input handling, the float64 running moments and the transform dispatch. */
+/** Checked scaler input: a tensor of the engine, or host rows flattened to float32. */
+interface Input {
+  rows: number;
+  features: number;
+  tensor: Tensor | null;
+  host: Float32Array | null;
+}
+
+/** Rows of numbers flattened, each value checked (INVALID_DATA: JS would turn '1' into 1 and 'a' into NaN). */
+function flattenRows(x: readonly (readonly number[])[], rows: number, features: number): Float32Array {
+  const out = new Float32Array(rows * features);
+  for (let r = 0; r < rows; r++) {
+    const row = x[r];
+    for (let j = 0; j < features; j++) {
+      const v: unknown = row[j];
+      if (typeof v !== 'number') throw new NormGpuError('INVALID_DATA', `x[${r}][${j}] is ${describe(v)}, not a number`);
+      out[r * features + j] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * What both scalers share: input handling, the float64 running moments and the transform
+ * dispatch. Fitting ignores NaN, as scikit-learn does: each feature's statistics are of its
+ * non-NaN values, and transforms leave NaN as NaN.
+ */
 abstract class FeatureScaler {
   readonly #engine: Engine;
-  /** Float64 running statistics per feature; null before fit. */
+  /** Float64 running statistics per feature (n counts its non-NaN values); null before fit. */
   protected moments: Moments64 | null = null;
+  #rowsSeen = 0;
 
   constructor(engine: Engine) {
-    this.#engine = engine;
+    this.#engine = checkEngine(engine);
   }
 
-  /** Samples seen by fit/partialFit since the last fit (scikit-learn `n_samples_seen_`). */
+  /** Rows seen by fit/partialFit since the last fit, NaN or not (scikit-learn `n_samples_seen_` without NaN). */
   get nSamplesSeen(): number {
-    return this.moments ? this.moments.n[0] ?? 0 : 0;
+    return this.#rowsSeen;
+  }
+
+  /**
+   * Per feature, the non-NaN values seen since the last fit (scikit-learn `n_samples_seen_`
+   * with NaN in the data); null before fit.
+   */
+  get nSamplesSeenPerFeature(): Float64Array | null {
+    return this.moments ? this.moments.n.slice() : null;
   }
 
   /** Features of the fitted data (`n_features_in_`), or null before fit. */
@@ -73,22 +110,14 @@ abstract class FeatureScaler {
   /** Forget the statistics and fit on `x`. */
   async fit(x: FeatureData): Promise<this> {
     const input = this.#input(x, 'fit');
-    try {
-      this.moments = null;
-      return await this.#accumulate(input);
-    } finally {
-      input.release();
-    }
+    this.moments = null;
+    this.#rowsSeen = 0;
+    return this.#accumulate(input);
   }
 
   /** Update the statistics with one more batch of samples. */
   async partialFit(x: FeatureData): Promise<this> {
-    const input = this.#input(x, 'partialFit');
-    try {
-      return await this.#accumulate(input);
-    } finally {
-      input.release();
-    }
+    return this.#accumulate(this.#input(x, 'partialFit'));
   }
 
   /** Scale `x` with the fitted statistics; the result is a new tensor. */
@@ -104,7 +133,7 @@ abstract class FeatureScaler {
   /** `fit(x)` then `transform(x)`. */
   async fitTransform(x: FeatureData): Promise<Tensor> {
     // Host rows are uploaded once, for both steps.
-    const input = this.#input(x, 'fit');
+    const input = this.#upload(this.#input(x, 'fitTransform'));
     try {
       await this.fit(input.tensor);
       return this.transform(input.tensor);
@@ -118,67 +147,84 @@ abstract class FeatureScaler {
   /** The range to clamp transformed values to, if any. */
   protected abstract clipRange(): readonly [number, number] | undefined;
 
-  #input(x: FeatureData, use: 'fit' | 'partialFit' | 'transform'): { tensor: Tensor; rows: number; features: number; release(): void } {
+  /** Every check of a call on `x`, before any GPU work; host rows come back flattened. */
+  #input(x: FeatureData, use: 'fit' | 'partialFit' | 'transform' | 'fitTransform'): Input {
     const backend = this.#engine.internalBackend;
     let shape: readonly number[];
     if (x instanceof Tensor) {
       shape = checkTensor(backend, x, 'x').shape;
     } else {
-      check(Array.isArray(x) && x.length > 0 && Array.isArray(x[0]), 'INVALID_SHAPE', 'x must be a [samples, features] Tensor or a non-empty array of rows');
+      check(Array.isArray(x), 'INVALID_ARGUMENT', `x must be a [samples, features] Tensor or an array of rows, got ${describe(x)}`);
+      check(x.length > 0 && Array.isArray(x[0]), 'INVALID_SHAPE', `x must be a non-empty array of rows (arrays of numbers), got x[0] ${describe(x[0])}`);
       shape = [x.length, x[0].length];
-      check(x.every((r) => Array.isArray(r) && r.length === shape[1]), 'INVALID_SHAPE', 'x rows must all have the same length');
+      const ragged = x.findIndex((r) => !Array.isArray(r) || r.length !== shape[1]);
+      check(ragged < 0, 'INVALID_SHAPE', `x[${ragged}] is ${describe(x[ragged])}, rows must be arrays of x[0]'s ${shape[1]} values`);
       checkShape(shape, 'x');
     }
     check(shape.length === 2, 'INVALID_SHAPE', `x must be 2-D [samples, features], got [${shape}]`);
     const [rows, features] = shape;
     if (use === 'transform') check(this.moments, 'NOT_FITTED', 'the scaler is not fitted: call fit or partialFit first');
     const fitted = this.nFeaturesIn;
-    if (use !== 'fit' && fitted !== null) {
+    if (use !== 'fit' && use !== 'fitTransform' && fitted !== null) {
       check(features === fitted, 'FEATURE_MISMATCH', `x has ${features} features, the scaler was fitted on ${fitted}`);
     }
-    // Every check has passed: only now is host data uploaded.
-    if (x instanceof Tensor) return { tensor: x, rows, features, release: () => {} };
-    const tensor = this.#engine.tensor(Float32Array.from(x.flat()), [rows, features]);
+    if (use !== 'transform') checkColumnWidth(backend, features, 'x');
+    // A transform's output is one tensor, so host rows must fit one binding; fits go by chunks.
+    if (use === 'transform' || use === 'fitTransform') checkFitsBinding(backend, rows * features * 4, `x of [${rows}, ${features}]`);
+    if (x instanceof Tensor) return { rows, features, tensor: x, host: null };
+    return { rows, features, tensor: null, host: flattenRows(x as readonly (readonly number[])[], rows, features) };
+  }
+
+  /** The input as one tensor: host rows uploaded (checked to fit), to release after use. */
+  #upload(input: Input): { tensor: Tensor; rows: number; features: number; release(): void } {
+    const { rows, features } = input;
+    if (input.tensor) return { tensor: input.tensor, rows, features, release: () => {} };
+    const tensor = this.#engine.tensor(input.host!, [rows, features]);
     return { tensor, rows, features, release: () => tensor.dispose() };
   }
 
-  async #accumulate(input: { tensor: Tensor; rows: number; features: number }): Promise<this> {
+  /**
+   * Merge the statistics of `input` into the running ones. Host rows beyond one binding go up
+   * in row chunks whose work is all queued before the first result is awaited; the chunks'
+   * float64 statistics then merge exactly as partialFit calls would.
+   */
+  async #accumulate(input: Input): Promise<this> {
     const backend = this.#engine.internalBackend;
-    const { columns } = await columnMoments(backend, input.tensor, input.rows, input.features, true);
-    this.moments = this.moments ? mergeMoments64(this.moments, columns!) : columns!;
+    const { rows, features, tensor, host } = input;
+    const work: Promise<{ columns: Moments64 | null }>[] = [];
+    if (tensor) {
+      work.push(columnMoments(backend, tensor, rows, features, true, undefined, true));
+    } else {
+      const step = columnRowsPerCall(backend, features);
+      for (let a = 0; a < rows; a += step) {
+        const b = Math.min(rows, a + step);
+        const chunk = this.#engine.tensor(host!.subarray(a * features, b * features), [b - a, features]);
+        try {
+          work.push(columnMoments(backend, chunk, b - a, features, true, undefined, true));
+        } finally {
+          chunk.dispose();
+        }
+      }
+    }
+    for (const { columns } of await Promise.all(work)) {
+      this.moments = this.moments ? mergeMoments64(this.moments, columns!) : columns!;
+    }
+    this.#rowsSeen += rows;
     return this;
   }
 
   #apply(x: FeatureData, inverse: boolean): Tensor {
-    const input = this.#input(x, 'transform');
+    const input = this.#upload(this.#input(x, 'transform'));
     try {
       const l = this.lines();
       const f = input.features;
       // Forward y = (x - offset) * mul + add; inverse x = (y - add) / mul + offset.
       const line = (i: number): [number, number, number] => (inverse ? [l.add[i], 1 / l.mul[i], l.offset[i]] : [l.offset[i], l.mul[i], l.add[i]]);
       const clip = inverse ? undefined : this.clipRange();
-      const backend = this.#engine.internalBackend;
-      let storage: Storage;
-      if (backend instanceof WebGpuBackend) {
-        const coeffs = new Float32Array(f * 4);
-        for (let i = 0; i < f; i++) {
-          const [a, m, c] = line(i);
-          // The offset as a float32 pair: the high part, then the residue it leaves.
-          const hi = Math.fround(a);
-          coeffs.set([hi, a - hi, m, c], i * 4);
-        }
-        storage = { kind: 'gpu', buffer: scaleFeaturesGpu(backend, input.tensor.buffer, input.tensor.size, f, coeffs, clip), owned: true };
-      } else {
-        const coeffs = new Float64Array(f * 4);
-        for (let i = 0; i < f; i++) {
-          const [a, m, c] = line(i);
-          coeffs.set([a, 0, m, c], i * 4);
-        }
-        const data = input.tensor.storage;
-        if (data.kind !== 'cpu') throw new Error('internal: GPU storage given to the CPU backend');
-        storage = { kind: 'cpu', data: scaleFeatures(data.data, f, coeffs, clip) };
-      }
-      return new Tensor(backend, storage, input.tensor.shape, input.tensor.layout);
+      const lines = new Float64Array(f * 3);
+      for (let i = 0; i < f; i++) lines.set(line(i), i * 3);
+      const storage = this.#engine.internalBackend.scaleFeatures(input.tensor.storage, input.tensor.size, { width: f, lines, clip });
+      return this.#engine.internalTensor(storage, input.tensor.shape, input.tensor.layout, inverse ? 'inverseTransform' : 'transform');
     } finally {
       input.release();
     }
@@ -195,15 +241,19 @@ export class StandardScaler extends FeatureScaler {
 
   constructor(engine: Engine, options: StandardScalerOptions = {}) {
     super(engine);
-    check(options !== null && typeof options === 'object', 'INVALID_ARGUMENT', 'options must be an object');
-    this.withMean = options.withMean ?? true;
-    this.withStd = options.withStd ?? true;
+    const o = checkOptions(options, 'StandardScaler options');
+    this.withMean = checkBoolean(o.withMean, 'withMean', true);
+    this.withStd = checkBoolean(o.withStd, 'withStd', true);
   }
 
-  /** Per-feature mean (`mean_`); null before fit, or when neither withMean nor withStd. */
+  /**
+   * Per-feature mean of the non-NaN values (`mean_`), NaN for a feature without any; null
+   * before fit, or when neither withMean nor withStd.
+   */
   get mean(): Float64Array | null {
     if (!this.moments || (!this.withMean && !this.withStd)) return null;
-    return this.moments.mean.slice();
+    const { n, mean } = this.moments;
+    return mean.map((m, i) => (n[i] > 0 ? m : NaN));
   }
 
   /** Per-feature variance, ddof 0 (`var_`); null before fit or without withStd. */
@@ -230,7 +280,7 @@ export class StandardScaler extends FeatureScaler {
     const f = this.moments!.n.length;
     const scale = this.scale;
     return {
-      offset: this.withMean ? this.moments!.mean.slice() : new Float64Array(f),
+      offset: this.withMean ? this.mean! : new Float64Array(f),
       mul: scale ? scale.map((s) => 1 / s) : new Float64Array(f).fill(1),
       add: new Float64Array(f),
     };
@@ -252,29 +302,29 @@ export class MinMaxScaler extends FeatureScaler {
 
   constructor(engine: Engine, options: MinMaxScalerOptions = {}) {
     super(engine);
-    check(options !== null && typeof options === 'object', 'INVALID_ARGUMENT', 'options must be an object');
-    const r = options.featureRange ?? [0, 1];
-    check(
-      Array.isArray(r) && r.length === 2 && r.every((v) => typeof v === 'number' && Number.isFinite(v)) && r[0] < r[1],
-      'INVALID_ARGUMENT', `featureRange must be [min, max] with min < max, got ${JSON.stringify(r)}`,
-    );
+    const o = checkOptions(options, 'MinMaxScaler options');
+    const r = o.featureRange ?? [0, 1];
+    check(Array.isArray(r) && r.length === 2, 'INVALID_ARGUMENT', `featureRange must be [min, max], got ${describe(r)}`);
+    r.forEach((v, i) => checkNumber(v, `featureRange[${i}]`));
+    check(r[0] < r[1], 'INVALID_ARGUMENT', `featureRange must be [min, max] with min < max, got [${r}]`);
     this.featureRange = [r[0], r[1]];
-    this.clip = options.clip ?? false;
+    this.clip = checkBoolean(o.clip, 'clip', false);
   }
 
-  /** Per-feature minimum seen (`data_min_`); null before fit. */
+  /** Per-feature minimum of the non-NaN values seen (`data_min_`), NaN for a feature without any; null before fit. */
   get dataMin(): Float64Array | null {
-    return this.moments ? this.moments.min.slice() : null;
+    return this.moments ? this.moments.min.map((v, i) => (this.moments!.n[i] > 0 ? v : NaN)) : null;
   }
 
-  /** Per-feature maximum seen (`data_max_`); null before fit. */
+  /** Per-feature maximum of the non-NaN values seen (`data_max_`), NaN for a feature without any; null before fit. */
   get dataMax(): Float64Array | null {
-    return this.moments ? this.moments.max.slice() : null;
+    return this.moments ? this.moments.max.map((v, i) => (this.moments!.n[i] > 0 ? v : NaN)) : null;
   }
 
   /** `data_range_`: dataMax - dataMin. */
   get dataRange(): Float64Array | null {
-    return this.moments ? this.moments.max.map((hi, i) => hi - this.moments!.min[i]) : null;
+    const [lo, hi] = [this.dataMin, this.dataMax];
+    return lo && hi ? hi.map((v, i) => v - lo[i]) : null;
   }
 
   /** `scale_`: (range max - range min) / dataRange, a range below 10 eps counting as 1. */
@@ -286,13 +336,13 @@ export class MinMaxScaler extends FeatureScaler {
 
   /** `min_`: featureRange[0] - dataMin * scale. */
   get min(): Float64Array | null {
-    const s = this.scale;
-    return s ? s.map((si, i) => this.featureRange[0] - this.moments!.min[i] * si) : null;
+    const [s, lo] = [this.scale, this.dataMin];
+    return s && lo ? s.map((si, i) => this.featureRange[0] - lo[i] * si) : null;
   }
 
   protected lines(): Lines {
     const f = this.moments!.n.length;
-    return { offset: this.moments!.min.slice(), mul: this.scale!, add: new Float64Array(f).fill(this.featureRange[0]) };
+    return { offset: this.dataMin!, mul: this.scale!, add: new Float64Array(f).fill(this.featureRange[0]) };
   }
 
   protected clipRange(): readonly [number, number] | undefined {

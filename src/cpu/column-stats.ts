@@ -4,28 +4,34 @@
  */
 import { emptyMoments64, groupMoments64, type Moments64 } from '../plan/moments64';
 
-/** Twin of column_stats.wgsl (all rows as one chunk): exact statistics of each column of [rows, width]. */
-export function columnStats(x: Float32Array, rows: number, width: number): Moments64 {
+/**
+ * Twin of column_stats.wgsl (all rows as one chunk): exact statistics of each column of
+ * [rows, width]; `skipNaN` leaves NaN values out, each column counting its own.
+ */
+export function columnStats(x: Float32Array, rows: number, width: number, skipNaN = false): Moments64 {
   const m = emptyMoments64(width);
-  const { mean, m2, min, max } = m;
+  const { n, mean, m2, min, max } = m;
   for (let r = 0; r < rows; r++) {
     const row = r * width;
     for (let w = 0; w < width; w++) {
       const v = x[row + w];
+      if (skipNaN && Number.isNaN(v)) continue;
+      n[w]++;
       mean[w] += v;
       if (v < min[w]) min[w] = v;
       if (v > max[w]) max[w] = v;
     }
   }
-  for (let w = 0; w < width; w++) mean[w] /= rows;
+  for (let w = 0; w < width; w++) mean[w] = n[w] > 0 ? mean[w] / n[w] : 0;
   for (let r = 0; r < rows; r++) {
     const row = r * width;
     for (let w = 0; w < width; w++) {
-      const d = x[row + w] - mean[w];
+      const v = x[row + w];
+      if (skipNaN && Number.isNaN(v)) continue;
+      const d = v - mean[w];
       m2[w] += d * d;
     }
   }
-  m.n.fill(rows);
   return m;
 }
 
@@ -35,14 +41,14 @@ export function mergeStats(m: Moments64, a: number, b: number, c: number): Momen
 }
 
 /**
- * Twin of scale_features.wgsl: y = ((x - a) - b) * m + c per feature, from `coeffs` (four per
- * feature, float64), clamped to `clip` when given.
+ * Twin of scale_features.wgsl: y = (x - a) * m + c per feature, from `lines` (a, m, c per
+ * feature, float64), clamped to `clip` when given (NaN stays NaN).
  */
-export function scaleFeatures(x: Float32Array, width: number, coeffs: Float64Array, clip?: readonly [number, number]): Float32Array {
+export function scaleFeatures(x: Float32Array, width: number, lines: Float64Array, clip?: readonly [number, number]): Float32Array {
   const y = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    const f = (i % width) * 4;
-    let v = ((x[i] - coeffs[f]) - coeffs[f + 1]) * coeffs[f + 2] + coeffs[f + 3];
+    const f = (i % width) * 3;
+    let v = (x[i] - lines[f]) * lines[f + 1] + lines[f + 2];
     if (clip) v = Math.min(Math.max(v, clip[0]), clip[1]);
     y[i] = v;
   }

@@ -36,6 +36,8 @@ export interface ColumnStatsPlan {
   rowsPerChunk: number;
   chunks: number;
   workgroups: [number, number, number];
+  /** Leave NaN values out (column_stats.wgsl's SKIP_NAN: each column counts its non-NaN values). */
+  skipNaN: boolean;
   /** Merges the chunks of each column into one partial ([1, J, W] -> [1, 1, W]); null for one chunk. */
   columnMerge: MergePlan | null;
   /** Merges the per-column partials in groups ([A, B, C] -> [A, S, C]), if asked for. */
@@ -64,7 +66,7 @@ export function planMerge(a: number, b: number, c: number, traits: AdapterTraits
  * merges the per-column partials, viewed as A x B x C (width = A*B*C), over B.
  */
 export function planColumnStats(
-  rows: number, width: number, traits: AdapterTraits, groups?: readonly [number, number, number],
+  rows: number, width: number, traits: AdapterTraits, groups?: readonly [number, number, number], skipNaN = false,
 ): ColumnStatsPlan {
   const maxDim = traits.maxWorkgroupsPerDim;
   const rowsPerChunk = Math.min(rows, CHUNK_ROWS);
@@ -73,6 +75,7 @@ export function planColumnStats(
   return {
     rows, width, rowsPerChunk, chunks,
     workgroups: [Math.min(Math.ceil(width / COLUMN_WG), maxDim), gy, gz],
+    skipNaN,
     columnMerge: chunks > 1 ? planMerge(1, chunks, width, traits, true) : null,
     groupMerge: groups ? planMerge(groups[0], groups[1], groups[2], traits, false) : null,
   };

@@ -3,8 +3,9 @@
  * of a batch (resize, center crop), in the conventions of torchvision. Pure: no DOM, no GPU.
  */
 import { check } from '../errors';
-import type { Layout } from '../api/options';
+import type { Layout } from './options';
 import { linearGrid, type AdapterTraits } from './gpu-plan';
+import { checkBoolean, checkNumber, checkOneOf, checkOptions, describe } from './checks';
 import { checkLayout } from './spec';
 
 /** Normalization presets; see `IMAGE_PRESETS`. */
@@ -117,14 +118,13 @@ export function roundHalfEven(x: number): number {
 }
 
 function positiveInt(v: unknown, what: string): number {
-  check(typeof v === 'number' && Number.isInteger(v) && v > 0, 'INVALID_ARGUMENT', `${what} must be a positive integer, got ${String(v)}`);
-  return v;
+  return checkNumber(v, what, { min: 1, integer: true });
 }
 
 /** `[height, width]` of a size option given as a number (square) or a pair. */
 function sizePair(v: number | readonly [number, number], what: string): [number, number] {
   if (typeof v === 'number') return [positiveInt(v, what), v];
-  check(Array.isArray(v) && v.length === 2, 'INVALID_ARGUMENT', `${what} must be a number or [height, width]`);
+  check(Array.isArray(v) && v.length === 2, 'INVALID_ARGUMENT', `${what} must be a number or [height, width], got ${describe(v)}`);
   return [positiveInt(v[0], `${what}[0]`), positiveInt(v[1], `${what}[1]`)];
 }
 
@@ -139,39 +139,47 @@ export function resizedSize(width: number, height: number, resize: number | read
 
 /** Per-channel values given in R, G, B order, moved to the output order. */
 function perChannel(values: readonly number[], order: ChannelOrder, name: string): number[] {
-  check(Array.isArray(values), 'INVALID_ARGUMENT', `${name} must be an array of numbers`);
+  check(Array.isArray(values), 'INVALID_ARGUMENT', `${name} must be an array of numbers, got ${describe(values)}`);
   const channels = order === 'grayscale' ? 1 : 3;
   check(
     values.length === 1 || values.length === channels, 'CHANNEL_MISMATCH',
     `${name} has ${values.length} values; ${order} output has ${channels} channel(s) (or give one value)`,
   );
-  for (const v of values) check(typeof v === 'number' && Number.isFinite(v), 'INVALID_ARGUMENT', `${name} values must be finite numbers`);
+  values.forEach((v, i) => checkNumber(v, `${name}[${i}]`));
   const full = values.length === 1 ? Array<number>(channels).fill(values[0]) : [...values];
   return order === 'bgr' ? full.reverse() : full;
 }
 
-/** Validate options against the source sizes and resolve the geometry of every image. */
-export function preprocessSpec(sources: readonly SourceSize[], options: PreprocessOptions): PreprocessSpec {
-  check(options !== null && typeof options === 'object', 'INVALID_ARGUMENT', 'options must be an object');
-  const presetName = options.preset ?? 'none';
-  check(PRESETS.includes(presetName), 'INVALID_ARGUMENT', `preset must be one of ${PRESETS.join(', ')}, got ${String(presetName)}`);
+/**
+ * Check every option that does not depend on the images (so image-less callers, such as
+ * DatasetStats, can check them early) and resolve them against the preset.
+ */
+export function checkPreprocessOptions(options: PreprocessOptions | undefined) {
+  const o = checkOptions(options, 'preprocess options');
+  const presetName = checkOneOf(o.preset, 'preset', PRESETS, 'none');
   const preset = IMAGE_PRESETS[presetName];
-  const order = options.channelOrder ?? preset.channelOrder;
-  check(ORDERS.includes(order), 'INVALID_ARGUMENT', `channelOrder must be 'rgb', 'bgr' or 'grayscale', got ${String(order)}`);
-  const layout = checkLayout(options.layout);
-  const interpolation = options.interpolation ?? 'bilinear';
-  check(interpolation === 'bilinear' || interpolation === 'nearest', 'INVALID_ARGUMENT', `interpolation must be 'bilinear' or 'nearest', got ${String(interpolation)}`);
-  const scale = options.scale ?? preset.scale;
-  check(typeof scale === 'number' && Number.isFinite(scale), 'INVALID_ARGUMENT', `scale must be a finite number, got ${String(scale)}`);
-  if (presetName === 'zero-center') check(options.mean !== undefined, 'INVALID_ARGUMENT', "preset 'zero-center' needs a mean");
-  const mean = perChannel(options.mean ?? preset.mean, order, 'mean');
-  const std = perChannel(options.std ?? preset.std, order, 'std');
+  const order = checkOneOf(o.channelOrder, 'channelOrder', ORDERS, preset.channelOrder);
+  const layout = checkLayout(o.layout);
+  const interpolation = checkOneOf(o.interpolation, 'interpolation', ['bilinear', 'nearest'], 'bilinear');
+  const scale = checkNumber(o.scale ?? preset.scale, 'scale');
+  if (presetName === 'zero-center') check(o.mean !== undefined, 'INVALID_ARGUMENT', "preset 'zero-center' needs a mean");
+  const mean = perChannel(o.mean ?? preset.mean, order, 'mean');
+  const std = perChannel(o.std ?? preset.std, order, 'std');
   check(std.every((s) => s !== 0), 'ZERO_STD', `std must not be 0, got [${std}]`);
+  if (typeof o.resize === 'number') positiveInt(o.resize, 'resize');
+  else if (o.resize !== undefined) sizePair(o.resize, 'resize');
+  const crop = o.centerCrop === undefined ? null : sizePair(o.centerCrop, 'centerCrop');
+  const flip = checkBoolean(o.flipHorizontal, 'flipHorizontal', false);
+  return { order, layout, nearest: interpolation === 'nearest', scale, mean, std, resize: o.resize, crop, flip };
+}
+
+/** Validate options against the source sizes and resolve the geometry of every image. */
+export function preprocessSpec(sources: readonly SourceSize[], options: PreprocessOptions | undefined): PreprocessSpec {
+  const { order, layout, nearest, scale, mean, std, resize, crop, flip } = checkPreprocessOptions(options);
   check(sources.length > 0, 'EMPTY_TENSOR', 'preprocess needs at least one image');
 
-  const crop = options.centerCrop === undefined ? null : sizePair(options.centerCrop, 'centerCrop');
   const images: ImageGeometry[] = sources.map(({ width, height }, i) => {
-    const [resizedH, resizedW] = options.resize === undefined ? [height, width] : resizedSize(width, height, options.resize);
+    const [resizedH, resizedW] = resize === undefined ? [height, width] : resizedSize(width, height, resize);
     // Exact integer sampling needs (2 * out) * in below 2^32 (see preprocess_image.wgsl).
     check(
       2 * resizedW * width < 2 ** 32 && 2 * resizedH * height < 2 ** 32, 'INVALID_ARGUMENT',
@@ -201,7 +209,7 @@ export function preprocessSpec(sources: readonly SourceSize[], options: Preproce
     : order === 'bgr' ? [[0, 0, 1], [0, 1, 0], [1, 0, 0]] : [[...LUMA_601]];
   const n = sources.length;
   return {
-    images, outW, outH, channels, nearest: interpolation === 'nearest', flip: options.flipHorizontal === true, layout,
+    images, outW, outH, channels, nearest, flip, layout,
     scale, mix, mean, std,
     outputShape: layout === 'channels-first' ? [n, channels, outH, outW] : [n, outH, outW, channels],
   };

@@ -2,9 +2,9 @@ import { check } from '../errors';
 import {
   DEFAULT_EPS, DEFAULT_MOMENTUM, FLOAT32_EPS,
   type BatchNormOptions, type GroupNormOptions, type InstanceNormOptions, type Layout,
-  type LayerNormOptions, type MomentsOptions, type RmsNormOptions, type TensorLike,
-} from '../api/options';
-import { Tensor } from '../api/tensor';
+  type LayerNormOptions, type MomentsOptions, type RmsNormOptions, type TensorLike, isTensorHandle,
+} from './options';
+import { checkBoolean, checkFloatData, checkNumber, checkOptions, describe } from './checks';
 import type { GroupView } from './view';
 
 /** The normalization families, in PyTorch's names. */
@@ -66,35 +66,39 @@ export interface NormSpec {
 /** A layout given by a user, default channels-first. */
 export function checkLayout(layout: Layout | undefined): Layout {
   const l = layout ?? 'channels-first';
-  check(l === 'channels-first' || l === 'channels-last', 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${String(l)}`);
+  check(l === 'channels-first' || l === 'channels-last', 'INVALID_LAYOUT', `layout must be 'channels-first' or 'channels-last', got ${describe(l)}`);
   return l;
 }
 
 /** Validate a shape given by a user. */
 export function checkShape(shape: readonly number[], what = 'shape'): void {
-  check(Array.isArray(shape) && shape.length > 0, 'INVALID_SHAPE', `${what} must be a non-empty array of dims`);
-  for (const d of shape) {
-    check(Number.isInteger(d) && d >= 0, 'INVALID_SHAPE', `${what} [${shape}] has a dim that is not a non-negative integer`);
-  }
+  check(Array.isArray(shape) && shape.length > 0, 'INVALID_SHAPE', `${what} must be a non-empty array of dims, got ${describe(shape)}`);
+  shape.forEach((d, i) => check(
+    Number.isInteger(d) && d >= 0, 'INVALID_SHAPE', `${what}[${i}] is ${describe(d)}, not a non-negative integer`,
+  ));
   check(shape.every((d) => d > 0), 'EMPTY_TENSOR', `${what} [${shape}] has no elements`);
 }
 
 /** Element count of a TensorLike (without touching its data). */
 export function lengthOf(t: TensorLike): number {
-  return t instanceof Tensor ? t.size : t.length;
+  return isTensorHandle(t) ? t.size : t.length;
 }
 
-/** Check an optional parameter's length; `name` appears in the error. */
+/**
+ * Check an optional parameter: a Tensor (its engine is checked by the engine) or host float
+ * data (see `checkFloatData`) of `expected` elements; `name` appears in the error.
+ */
 export function checkParam(name: string, t: TensorLike | undefined, expected: number): void {
   if (t === undefined) return;
-  const ok = t instanceof Tensor || t instanceof Float32Array || Array.isArray(t);
-  check(ok, 'INVALID_ARGUMENT', `${name} must be a Tensor, Float32Array or number[]`);
+  if (!isTensorHandle(t)) {
+    check(Array.isArray(t) || ArrayBuffer.isView(t), 'INVALID_ARGUMENT', `${name} must be a Tensor, Float32Array, Float64Array or number[], got ${describe(t)}`);
+    checkFloatData(t, name);
+  }
   check(lengthOf(t) === expected, 'PARAM_LENGTH_MISMATCH', `${name} has ${lengthOf(t)} elements, expected ${expected}`);
 }
 
-function checkEps(eps: number): number {
-  check(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0, 'INVALID_EPS', `eps must be finite and >= 0, got ${eps}`);
-  return eps;
+function checkEps(eps: unknown): number {
+  return checkNumber(eps, 'eps', { min: 0, code: 'INVALID_EPS' });
 }
 
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
@@ -132,12 +136,12 @@ function columnRows(
   };
 }
 
-export function batchNormSpec(shape: readonly number[], layout: Layout, opts: BatchNormOptions): NormSpec {
+export function batchNormSpec(shape: readonly number[], layout: Layout, options: BatchNormOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'batchNorm options');
   const { n, c, spatial } = channelsOf(shape, layout, 2, 'batchNorm');
-  const training = opts.training ?? false;
+  const training = checkBoolean(opts.training, 'training', false);
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
-  const momentum = opts.momentum ?? DEFAULT_MOMENTUM;
-  check(typeof momentum === 'number' && momentum >= 0 && momentum <= 1, 'INVALID_MOMENTUM', `momentum must be in [0, 1], got ${momentum}`);
+  const momentum = checkNumber(opts.momentum ?? DEFAULT_MOMENTUM, 'momentum', { min: 0, max: 1, code: 'INVALID_MOMENTUM' });
   for (const k of ['weight', 'bias', 'runningMean', 'runningVar'] as const) checkParam(k, opts[k], c);
   const hasRunning = opts.runningMean !== undefined || opts.runningVar !== undefined;
   check(
@@ -147,7 +151,7 @@ export function batchNormSpec(shape: readonly number[], layout: Layout, opts: Ba
   if (training) {
     check(n * spatial > 1, 'TOO_FEW_VALUES', `batchNorm training needs more than 1 value per channel, input [${shape}]`);
     check(
-      !hasRunning || (opts.runningMean instanceof Tensor && opts.runningVar instanceof Tensor),
+      !hasRunning || (isTensorHandle(opts.runningMean) && isTensorHandle(opts.runningVar)),
       'RUNNING_STATS_NOT_TENSOR', 'training updates runningMean/runningVar in place: pass them as Tensors',
     );
   } else {
@@ -162,7 +166,8 @@ export function batchNormSpec(shape: readonly number[], layout: Layout, opts: Ba
   return { ...spec, momentum, updateRunning: training && hasRunning };
 }
 
-export function instanceNormSpec(shape: readonly number[], layout: Layout, opts: InstanceNormOptions): NormSpec {
+export function instanceNormSpec(shape: readonly number[], layout: Layout, options: InstanceNormOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'instanceNorm options');
   const { n, c, spatial } = channelsOf(shape, layout, 3, 'instanceNorm');
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
   checkParam('weight', opts.weight, c);
@@ -174,10 +179,10 @@ export function instanceNormSpec(shape: readonly number[], layout: Layout, opts:
   return base('instanceNorm', 'batch', view, rows, eps);
 }
 
-export function groupNormSpec(shape: readonly number[], layout: Layout, opts: GroupNormOptions): NormSpec {
+export function groupNormSpec(shape: readonly number[], layout: Layout, options: GroupNormOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'groupNorm options');
   const { n, c, spatial } = channelsOf(shape, layout, 2, 'groupNorm');
-  const g = opts.numGroups;
-  check(Number.isInteger(g) && g > 0, 'INVALID_ARGUMENT', `numGroups must be a positive integer, got ${g}`);
+  const g = checkNumber(opts.numGroups, 'numGroups', { min: 1, integer: true });
   check(c % g === 0, 'GROUPS_NOT_DIVISIBLE', `numGroups ${g} does not divide the ${c} channels`);
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
   checkParam('weight', opts.weight, c);
@@ -189,9 +194,12 @@ export function groupNormSpec(shape: readonly number[], layout: Layout, opts: Gr
   return base('groupNorm', 'batch', view, rows, eps, cg, first ? spatial : 1);
 }
 
-function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], normalizedShape: number | readonly number[]) {
+function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], normalizedShape: unknown) {
   const dims = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
-  check(Array.isArray(dims) && dims.length > 0, 'NORMALIZED_SHAPE_MISMATCH', `${op}: normalizedShape must be a number or a non-empty array`);
+  check(
+    Array.isArray(dims) && dims.length > 0 && dims.every((d) => typeof d === 'number'), 'NORMALIZED_SHAPE_MISMATCH',
+    `${op}: normalizedShape must be a number or a non-empty array of numbers, got ${describe(normalizedShape)}`,
+  );
   const tail = shape.slice(shape.length - dims.length);
   check(
     dims.length <= shape.length && dims.every((d, i) => d === tail[i]),
@@ -202,16 +210,18 @@ function trailingSpec(op: 'layerNorm' | 'rmsNorm', shape: readonly number[], nor
   return { d, view: { o: count, p: 1, q: 1, s: d }, rows: columnRows(d, 1, count, 1, 0) };
 }
 
-export function layerNormSpec(shape: readonly number[], opts: LayerNormOptions): NormSpec {
-  const { d, view, rows } = trailingSpec('layerNorm', shape, opts?.normalizedShape);
+export function layerNormSpec(shape: readonly number[], options: LayerNormOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'layerNorm options');
+  const { d, view, rows } = trailingSpec('layerNorm', shape, opts.normalizedShape);
   const eps = checkEps(opts.eps ?? DEFAULT_EPS);
   checkParam('weight', opts.weight, d);
   checkParam('bias', opts.bias, d);
   return base('layerNorm', 'batch', view, rows, eps, 0, 1);
 }
 
-export function rmsNormSpec(shape: readonly number[], opts: RmsNormOptions): NormSpec {
-  const { d, view, rows } = trailingSpec('rmsNorm', shape, opts?.normalizedShape);
+export function rmsNormSpec(shape: readonly number[], options: RmsNormOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'rmsNorm options');
+  const { d, view, rows } = trailingSpec('rmsNorm', shape, opts.normalizedShape);
   const eps = checkEps(opts.eps ?? FLOAT32_EPS);
   checkParam('weight', opts.weight, d);
   return base('rmsNorm', 'rms', view, rows, eps, 0, 1);
@@ -222,14 +232,15 @@ export function rmsNormSpec(shape: readonly number[], opts: RmsNormOptions): Nor
  * collapse into the [kept, reduced, kept, reduced] view, e.g. (0, 2, 3) of NCHW, (0, 1, 2) of
  * NHWC, trailing dims, leading dims.
  */
-export function momentsSpec(shape: readonly number[], opts: MomentsOptions): NormSpec {
+export function momentsSpec(shape: readonly number[], options: MomentsOptions | undefined): NormSpec {
+  const opts = checkOptions(options, 'moments options');
   const rank = shape.length;
-  check(Array.isArray(opts?.axes) && opts.axes.length > 0, 'INVALID_AXES', 'moments needs a non-empty axes array');
+  check(Array.isArray(opts.axes) && opts.axes.length > 0, 'INVALID_AXES', `moments needs a non-empty axes array, got axes ${describe(opts.axes)}`);
+  check(opts.axes.every((a) => Number.isInteger(a)), 'INVALID_AXES', `axes [${opts.axes}] must be integers`);
   const axes = opts.axes.map((a) => (a < 0 ? a + rank : a));
-  check(axes.every((a) => Number.isInteger(a) && a >= 0 && a < rank), 'INVALID_AXES', `axes [${opts.axes}] out of range for rank ${rank}`);
+  check(axes.every((a) => a >= 0 && a < rank), 'INVALID_AXES', `axes [${opts.axes}] out of range for rank ${rank}`);
   check(new Set(axes).size === axes.length, 'INVALID_AXES', `axes [${opts.axes}] repeat a dim`);
-  const correction = opts.correction ?? 1;
-  check(Number.isFinite(correction) && correction >= 0, 'INVALID_ARGUMENT', `correction must be finite and >= 0, got ${correction}`);
+  const correction = checkNumber(opts.correction ?? 1, 'correction', { min: 0 });
 
   // Fill the slots O, P, Q, S (kept, reduced, kept, reduced) with runs of dims in order.
   const slots = [1, 1, 1, 1];
