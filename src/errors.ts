@@ -14,9 +14,16 @@ export type ErrorCode =
   | 'RUNNING_STATS_NOT_TENSOR' // training updates running statistics in place: they must be Tensors
   | 'INVALID_AXES' // moments axes out of range, repeated, or not a supported pattern
   | 'INVALID_ARGUMENT' // any other malformed option
+  | 'INVALID_DATA' // float data that is another typed array, or an array holding a non-number
   | 'DISPOSED_TENSOR' // use of a tensor after dispose()
   | 'FOREIGN_TENSOR' // a tensor that belongs to another engine
-  | 'DISPOSED_ENGINE' // use of an engine after dispose()
+  | 'DISPOSED_ENGINE' // use of an engine (or a read of its tensors) after dispose()
+  | 'DEVICE_LOST' // the GPUDevice was lost (driver reset, destroy()): the message gives the reason
+  | 'GPU_ERROR' // WebGPU reported a validation or internal error for the work behind a result
+  | 'OUT_OF_MEMORY' // WebGPU could not allocate the memory a call needs
+  | 'ALIASED_OPERANDS' // one tensor passed as two operands where one of them is written in place
+  | 'TENSOR_TOO_LARGE' // a tensor beyond the device's buffer or binding size limit
+  | 'BUFFER_MAPPED' // fromGPUBuffer of a buffer that is mapped or pending a map
   | 'WEBGPU_UNAVAILABLE' // backend 'webgpu' asked for where no adapter can be had
   | 'EMPTY_IMAGE' // an image source with zero width or height
   | 'CHANNEL_MISMATCH' // image bytes not 1, 3 or 4 per pixel, or mean/std/tensor channels that do not match

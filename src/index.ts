@@ -9,7 +9,7 @@
  * console.log(await y.read());
  * ```
  */
-export { createEngine, Engine, type Explanation, type TensorOptions } from './api/engine';
+export { createEngine, Engine, type Explanation, type MemoryInfo, type TensorOptions } from './api/engine';
 export { Tensor } from './api/tensor';
 export * from './api/options';
 export { NormGpuError, type ErrorCode } from './errors';
@@ -28,3 +28,6 @@ export {
 export {
   MinMaxScaler, StandardScaler, type FeatureData, type MinMaxScalerOptions, type StandardScalerOptions,
 } from './api/scalers';
+export {
+  fromOrt, fromTfjs, ortWebGpuProvider, type FromPeerOptions, type OrtEnvLike, type OrtTensorLike, type OrtWebGpuProvider, type TfjsTensorLike,
+} from './interop';

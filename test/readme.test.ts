@@ -26,8 +26,8 @@ async function runBlock(code: string): Promise<unknown[][]> {
 const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 
-test('README has its two ```js examples', () => {
-  expect(blocks.length).toBe(2);
+test('README has its three ```js examples', () => {
+  expect(blocks.length).toBe(3);
 });
 
 test('README API tour runs and prints what it says', async () => {
@@ -47,4 +47,11 @@ test('README preprocessing, dataset statistics and scalers example runs and prin
   z.forEach((v, i) => expect(v).toBeCloseTo(zExpected[i], 5));
   const mExpected = [-1, -1, 0, -0.6, 1, 1];
   m.forEach((v, i) => expect(v).toBeCloseTo(mExpected[i], 6));
+});
+
+test('README submission, failures and memory example runs and prints what it says', async () => {
+  const logs = await runBlock(blocks[2]);
+  expect(logs[0]).toEqual([6144, 2]);
+  expect(logs[1]).toEqual([6144]);
+  expect(logs.at(-1)).toEqual(['DISPOSED_ENGINE']);
 });

@@ -8,12 +8,11 @@
  * ```
  */
 import { check } from '../errors';
-import { preprocessImage, type ImagePixels } from '../cpu/preprocess';
-import { WebGpuBackend } from '../gpu/backend';
-import { bindsDirectly, runPreprocess, TEXTURE_SOURCE_FORMATS, type GpuImageSource } from '../gpu/preprocess';
-import { planPreprocessGpu, preprocessSpec, type PreprocessOptions, type PreprocessSpec } from '../plan/preprocess';
+import type { ImageInput } from '../image-input';
+import { preprocessSpec, type PreprocessOptions, type PreprocessSpec } from '../plan/preprocess';
 import type { Engine } from './engine';
-import { Tensor, type Storage } from './tensor';
+import type { Tensor } from './tensor';
+import { checkEngine, checkFitsBinding, describe } from './validate';
 
 /**
  * Raw pixels: `width * height` pixels row by row, `channels` bytes each (1 gray, 3 RGB, 4 RGBA;
@@ -43,14 +42,6 @@ export type ImageSource =
   | VideoFrame
   | GPUTexture;
 
-/** A source after classification, with its size. */
-type Classified =
-  | { kind: 'bytes'; width: number; height: number; data: Uint8Array | Uint8ClampedArray; channels: number }
-  | { kind: 'external'; width: number; height: number; source: GPUCopyExternalImageSource; video: boolean }
-  | { kind: 'texture'; width: number; height: number; texture: GPUTexture };
-
-const GPU_TEXTURE_COPY_SRC = 0x01;
-
 function isInstance(value: object, name: string): boolean {
   const ctor = (globalThis as Record<string, unknown>)[name];
   return typeof ctor === 'function' && value instanceof (ctor as new () => unknown);
@@ -65,8 +56,8 @@ function checkSize(width: unknown, height: unknown, i: number): { width: number;
   return { width, height };
 }
 
-function classify(s: ImageSource, i: number): Classified {
-  check(s !== null && typeof s === 'object', 'UNSUPPORTED_SOURCE', `image ${i} is ${String(s)}, not an image source`);
+function classify(s: ImageSource, i: number): ImageInput {
+  check(s !== null && typeof s === 'object', 'UNSUPPORTED_SOURCE', `image ${i} is ${describe(s)}, not an image source`);
   const o = s as unknown as Record<string, unknown>;
   if (typeof o.createView === 'function' && typeof o.format === 'string') {
     const t = s as GPUTexture;
@@ -105,94 +96,60 @@ function classify(s: ImageSource, i: number): Classified {
   return { kind: 'external', ...checkSize(size[0], size[1], i), source: s as GPUCopyExternalImageSource, video };
 }
 
-/** Checks of the GPU path that depend on the device: texture formats and limits. */
-function checkGpuSources(backend: WebGpuBackend, sources: readonly Classified[]): void {
-  if (sources.every((s) => s.kind === 'bytes')) return;
-  const limits = backend.device.limits;
-  check(
-    sources.length <= limits.maxTextureArrayLayers, 'INVALID_ARGUMENT',
-    `a batch with browser images or textures holds at most ${limits.maxTextureArrayLayers} images, got ${sources.length}`,
-  );
-  let format: GPUTextureFormat | undefined;
-  sources.forEach((s, i) => {
-    check(
-      s.width <= limits.maxTextureDimension2D && s.height <= limits.maxTextureDimension2D, 'INVALID_ARGUMENT',
-      `image ${i} (${s.width}x${s.height}) exceeds the device's ${limits.maxTextureDimension2D}-texel texture limit`,
-    );
-    if (s.kind !== 'texture') return;
-    const copyAs = TEXTURE_SOURCE_FORMATS[s.texture.format];
-    check(copyAs, 'UNSUPPORTED_SOURCE', `image ${i}: texture format ${s.texture.format} is not one of ${Object.keys(TEXTURE_SOURCE_FORMATS).join(', ')}`);
-    check(
-      (s.texture.usage & GPU_TEXTURE_COPY_SRC) !== 0 || bindsDirectly(s.texture, sources.length), 'UNSUPPORTED_SOURCE',
-      `image ${i}: the texture needs usage COPY_SRC (or, alone in its batch and not -srgb, TEXTURE_BINDING)`,
-    );
-    check(format === undefined || format === copyAs, 'UNSUPPORTED_SOURCE', `image ${i}: textures of one batch must share a format (${format} and ${s.texture.format})`);
-    format = copyAs;
-  });
-  const float = format === 'rgba16float' || format === 'rgba32float';
-  check(!float || sources.every((s) => s.kind !== 'bytes'), 'UNSUPPORTED_SOURCE', 'float textures and byte images cannot share a batch');
-}
-
-function canReadPixels(): boolean {
-  const g = globalThis as { OffscreenCanvas?: unknown; document?: unknown };
-  return g.OffscreenCanvas !== undefined || g.document !== undefined;
-}
-
-/** Pixels of a DOM image through a 2-D canvas (the CPU backend's way to read one). */
-function readPixels(s: Extract<Classified, { kind: 'external' }>, i: number): ImagePixels {
-  const g = globalThis as { OffscreenCanvas?: typeof OffscreenCanvas; document?: Document };
-  let ctx: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null = null;
-  if (g.OffscreenCanvas) {
-    ctx = new g.OffscreenCanvas(s.width, s.height).getContext('2d', { willReadFrequently: true });
-  } else if (g.document) {
-    const canvas = g.document.createElement('canvas');
-    canvas.width = s.width;
-    canvas.height = s.height;
-    ctx = canvas.getContext('2d', { willReadFrequently: true });
-  }
-  check(ctx, 'UNSUPPORTED_SOURCE', `image ${i}: no 2-D canvas to read it with on the CPU backend`);
-  ctx.drawImage(s.source as CanvasImageSource, 0, 0, s.width, s.height);
-  return { data: ctx.getImageData(0, 0, s.width, s.height).data, channels: 4 };
-}
-
 /**
  * Validate and plan without running: the spec both backends execute (for tests and tools).
  * Throws the same typed errors as `preprocess`.
  */
 export function planPreprocess(images: ImageSource | readonly ImageSource[], options: PreprocessOptions = {}): PreprocessSpec {
+  return preprocessSpec(classifyAll(images), options);
+}
+
+/** The sources of a batch: one image or an array of them. */
+function classifyAll(images: ImageSource | readonly ImageSource[]): ImageInput[] {
+  check(images !== null && images !== undefined, 'UNSUPPORTED_SOURCE', `images must be an image source or an array of them, got ${describe(images)}`);
   const list = Array.isArray(images) ? (images as readonly ImageSource[]) : [images as ImageSource];
-  return preprocessSpec(list.map(classify), options);
+  return list.map(classify);
+}
+
+/** @internal A validated batch: its spec, and its images [start, end) run into one tensor. */
+export interface PreparedBatch {
+  spec: PreprocessSpec;
+  run(start: number, end: number): Tensor;
+}
+
+/** The spec of images [start, end) of a batch. */
+function subBatch(spec: PreprocessSpec, start: number, end: number): PreprocessSpec {
+  if (start === 0 && end === spec.images.length) return spec;
+  return { ...spec, images: spec.images.slice(start, end), outputShape: [end - start, ...spec.outputShape.slice(1)] };
+}
+
+/**
+ * @internal Every check of `preprocess` but the output's size, for the whole batch, before any
+ * GPU work; `run` then makes tensors of parts of it (DatasetStats splits batches that way).
+ */
+export function preparePreprocess(engine: Engine, images: ImageSource | readonly ImageSource[], options: PreprocessOptions = {}): PreparedBatch {
+  const backend = checkEngine(engine).internalBackend;
+  const sources = classifyAll(images);
+  const spec = preprocessSpec(sources, options);
+  const run = backend.preprocess(spec, sources);
+  return {
+    spec,
+    run: (start, end) => {
+      const sub = subBatch(spec, start, end);
+      return engine.internalTensor(run(sub, start, end), sub.outputShape, sub.layout, 'preprocess');
+    },
+  };
 }
 
 /**
  * Images to one normalized tensor: `[N, C, H, W]` (or `[N, H, W, C]` with
  * `layout: 'channels-last'`), N = 1 for a single image. Everything is validated before any GPU
- * work; the tensor is ready to read (or feed on) when this returns.
+ * work, the output's size against the device's binding limit too (TENSOR_TOO_LARGE: split the
+ * batch); the tensor is ready to read (or feed on) when this returns.
  */
 export function preprocess(engine: Engine, images: ImageSource | readonly ImageSource[], options: PreprocessOptions = {}): Tensor {
-  const backend = engine.internalBackend;
-  const list = Array.isArray(images) ? (images as readonly ImageSource[]) : [images as ImageSource];
-  const sources = list.map(classify);
-  const spec = preprocessSpec(sources, options);
-  let storage: Storage;
-  if (backend instanceof WebGpuBackend) {
-    // Software adapters take DOM images as bytes (see PreprocessGpuPlan.readExternalOnCpu). Video
-    // always does there: on Chromium's SwiftShader, copyExternalImageToTexture of a VideoFrame
-    // destroys the device instead of throwing.
-    const plan = planPreprocessGpu(spec, backend.traits);
-    const allAsBytes = plan.readExternalOnCpu;
-    const asBytes = (s: Classified) => s.kind === 'external' && canReadPixels() && (allAsBytes || (s.video && backend.traits.software));
-    const resolved: Classified[] = sources.map((s, i) => (asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as Extract<Classified, { kind: 'external' }>, i) } : s));
-    checkGpuSources(backend, resolved);
-    const gpu: GpuImageSource[] = resolved.map((s, i) => (s.kind === 'bytes' ? { kind: 'bytes', data: s.data, channels: s.channels }
-      : s.kind === 'external' ? { kind: 'external', source: s.source, readPixels: canReadPixels() ? () => readPixels(s, i) : undefined }
-        : { kind: 'texture', texture: s.texture }));
-    storage = { kind: 'gpu', buffer: runPreprocess(backend, spec, plan, gpu), owned: true };
-  } else {
-    sources.forEach((s, i) => check(s.kind !== 'texture', 'UNSUPPORTED_SOURCE', `image ${i}: a GPUTexture needs the WebGPU backend`));
-    const pixels = sources.map((s, i) => (s.kind === 'bytes' ? { data: s.data, channels: s.channels }
-      : readPixels(s as Extract<Classified, { kind: 'external' }>, i)));
-    storage = { kind: 'cpu', data: preprocessImage(spec, pixels) };
-  }
-  return new Tensor(backend, storage, spec.outputShape, spec.layout);
+  const batch = preparePreprocess(engine, images, options);
+  const shape = batch.spec.outputShape;
+  checkFitsBinding(engine.internalBackend, shape.reduce((a, b) => a * b, 1) * 4, `preprocess output [${shape}]`);
+  return batch.run(0, batch.spec.images.length);
 }

@@ -1,20 +1,20 @@
 import { NormGpuError, check } from '../errors';
+import type { Storage, TensorOwner } from '../backend';
 import type { Layout } from './options';
+import type { TensorTracker } from './tracker';
 
-/** Where a tensor's floats live: host memory (CPU backend) or a GPU buffer (WebGPU backend). */
-export type Storage =
-  | { readonly kind: 'cpu'; readonly data: Float32Array }
-  | { readonly kind: 'gpu'; readonly buffer: GPUBuffer; readonly owned: boolean };
+export type { Storage, TensorOwner } from '../backend';
 
-/** What a tensor needs from the engine that made it. */
-export interface TensorOwner {
-  readStorage(storage: Storage, size: number): Promise<Float32Array>;
-  releaseStorage(storage: Storage): void;
-}
+// `using` needs Symbol.dispose, which older runtimes lack: the standard polyfill, under the
+// registered symbol Node itself uses, so it agrees with other polyfills.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 
 /**
  * A float32 tensor owned by one engine. The shape is in storage order (a channels-last image
  * batch is `[N, H, W, C]`); `layout` says which axis holds the channels.
+ *
+ * Free it with `dispose()`, a `using` declaration or `engine.tidy()`. A tensor the garbage
+ * collector reclaims undisposed gives its memory back too, but only whenever the collector runs.
  */
 export class Tensor {
   readonly shape: readonly number[];
@@ -23,10 +23,12 @@ export class Tensor {
   readonly size: number;
   /** @internal */ readonly owner: TensorOwner;
   #storage: Storage | null;
+  readonly #tracker: TensorTracker | undefined;
 
-  /** @internal Made by an engine: use `engine.tensor` or `engine.fromGPUBuffer`. */
-  constructor(owner: TensorOwner, storage: Storage, shape: readonly number[], layout: Layout) {
+  /** @internal Made by an engine (its TensorTracker): use `engine.tensor` or `engine.fromGPUBuffer`. */
+  constructor(owner: TensorOwner, storage: Storage, shape: readonly number[], layout: Layout, tracker?: TensorTracker) {
     this.owner = owner;
+    this.#tracker = tracker;
     this.#storage = storage;
     this.shape = Object.freeze([...shape]);
     this.layout = layout;
@@ -44,22 +46,39 @@ export class Tensor {
     return this.#storage === null;
   }
 
-  /** The GPU buffer holding the data (WebGPU backend only); valid until `dispose()`. */
+  /**
+   * The GPU buffer holding the data (WebGPU backend only); valid until `dispose()`, and only
+   * while the tensor stays reachable: a collected tensor's buffer returns to the pool for reuse.
+   * Taking it submits normgpu's pending work first, so another library may read it right away.
+   */
   get buffer(): GPUBuffer {
     const s = this.storage;
     if (s.kind !== 'gpu') throw new NormGpuError('INVALID_ARGUMENT', 'a CPU-backend tensor has no GPUBuffer');
+    this.owner.flush();
     return s.buffer;
   }
 
   /** Copy the values to a new Float32Array (waits for the GPU). */
   read(): Promise<Float32Array> {
-    return this.owner.readStorage(this.storage, this.size);
+    try {
+      return this.owner.readStorage(this.storage, this.size);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Release the memory (a wrapped GPUBuffer is left to its owner). Idempotent. */
   dispose(): void {
-    if (this.#storage) this.owner.releaseStorage(this.#storage);
+    const storage = this.#storage;
+    if (!storage) return;
     this.#storage = null;
+    this.#tracker?.disposed(this);
+    this.owner.releaseStorage(storage);
+  }
+
+  /** `dispose()`, for `using x = engine.tensor(...)`. */
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 }
 
@@ -67,6 +86,7 @@ export class Tensor {
 export function checkTensor(owner: TensorOwner, x: unknown, name = 'input'): Tensor {
   check(x instanceof Tensor, 'INVALID_ARGUMENT', `${name} must be a Tensor`);
   check(!x.disposed, 'DISPOSED_TENSOR', `${name} tensor [${x.shape}] was disposed`);
+  x.owner.assertUsable();
   check(x.owner === owner, 'FOREIGN_TENSOR', `${name} tensor belongs to another engine`);
   return x;
 }

@@ -1,6 +1,12 @@
-import type { Storage } from '../api/tensor';
-import type { Backend, KernelChoice, NormOperands } from '../backend';
+import type {
+  Backend, ColumnMoments, ColumnRequest, KernelChoice, NormOperands, PreparedImages, Recording, ScaleRequest, Storage,
+} from '../backend';
+import { check, NormGpuError } from '../errors';
+import { readPixels, type ExternalImage, type ImageInput } from '../image-input';
+import type { PreprocessSpec } from '../plan/preprocess';
 import type { NormSpec } from '../plan/spec';
+import { columnStats, mergeStats, scaleFeatures } from './column-stats';
+import { preprocessImage } from './preprocess';
 import { applyNorm, finalizeMoments, finalizeStats, reduceStats } from './stages';
 
 const dataOf = (s: Storage | undefined): Float32Array | undefined => {
@@ -11,13 +17,26 @@ const dataOf = (s: Storage | undefined): Float32Array | undefined => {
 /** The float64 reference backend: runs the CPU twins of the GPU stages. */
 export class CpuBackend implements Backend {
   readonly kind = 'cpu' as const;
+  // A Float32Array's length is bounded by the JS engine (2^32 - 1 bytes is safe everywhere).
+  readonly maxBindingBytes = 2 ** 32 - 4;
+
+  readonly info = null;
+  readonly device = null;
+  readonly lost = null;
+  onLost = null;
+  #disposed = false;
+
+  assertUsable(): void {
+    check(!this.#disposed, 'DISPOSED_ENGINE', 'the engine was disposed');
+  }
 
   upload(data: Float32Array): Storage {
     return { kind: 'cpu', data: data.slice() };
   }
 
-  readStorage(storage: Storage): Promise<Float32Array> {
-    return Promise.resolve(dataOf(storage)!.slice());
+  async readStorage(storage: Storage): Promise<Float32Array> {
+    this.assertUsable();
+    return dataOf(storage)!.slice();
   }
 
   releaseStorage(): void {}
@@ -41,5 +60,39 @@ export class CpuBackend implements Backend {
     return stages.map((stage) => ({ stage, variant: 'cpu-float64', workgroups: [] }));
   }
 
-  dispose(): void {}
+  preprocess(_spec: PreprocessSpec, sources: readonly ImageInput[]): PreparedImages {
+    sources.forEach((s, i) => check(s.kind !== 'texture', 'UNSUPPORTED_SOURCE', `image ${i}: a GPUTexture needs the WebGPU backend`));
+    const pixels = sources.map((s, i) => (s.kind === 'bytes' ? { data: s.data, channels: s.channels } : readPixels(s as ExternalImage, i)));
+    return (sub, start, end) => ({ kind: 'cpu', data: preprocessImage(sub, pixels.slice(start, end)) });
+  }
+
+  async columnMoments(x: Storage, r: ColumnRequest): Promise<ColumnMoments> {
+    this.assertUsable();
+    const columns = columnStats(dataOf(x)!, r.rows, r.width, r.skipNaN);
+    return { columns: r.wantColumns ? columns : null, groups: r.groups ? mergeStats(columns, ...r.groups) : null };
+  }
+
+  scaleFeatures(x: Storage, _count: number, r: ScaleRequest): Storage {
+    return { kind: 'cpu', data: scaleFeatures(dataOf(x)!, r.width, r.lines, r.clip) };
+  }
+
+  /** Host memory is the JS engine's to manage: nothing is counted or pooled. */
+  memory(): { liveBytes: number; pooledBytes: number } {
+    return { liveBytes: 0, pooledBytes: 0 };
+  }
+
+  trim(): void {}
+
+  /** Work runs when it is called: nothing is ever pending. */
+  flush(): void {}
+
+  async prepare(): Promise<void> {}
+
+  encode<T>(): Recording<T> {
+    throw new NormGpuError('INVALID_ARGUMENT', 'encode() records into a GPUCommandEncoder: it needs the WebGPU backend');
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+  }
 }

@@ -2,13 +2,8 @@
  * CPU twin of preprocess_image.wgsl, in float64: the same sampling taps (exact integer
  * coordinates), blend order, channel mix and normalization, rounded once to float32.
  */
+import type { ImagePixels } from '../image-input';
 import type { PreprocessSpec } from '../plan/preprocess';
-
-/** One source image's bytes: row-major pixels of 1, 3 or 4 bytes (extra channels ignored). */
-export interface ImagePixels {
-  data: Uint8Array | Uint8ClampedArray;
-  channels: number;
-}
 
 interface Taps {
   i0: number;

@@ -3,10 +3,10 @@
  * statistics and the feature scalers. Statistics are recorded in one pass and one submit, and
  * the few partials left are read back in one copy and merged in float64 on the host.
  */
-import type { ColumnStatsPlan, MergePlan } from '../plan/column-stats';
-import { COLUMN_WG, MERGE_WG } from '../plan/column-stats';
+import type { ColumnMoments, ColumnRequest, ScaleRequest, Storage } from '../backend';
+import { COLUMN_WG, MERGE_WG, planColumnStats, type ColumnStatsPlan, type MergePlan } from '../plan/column-stats';
 import { linearGrid } from '../plan/gpu-plan';
-import { fromPartials, type Moments64 } from '../plan/moments64';
+import { fromPartials } from '../plan/moments64';
 import type { WebGpuBackend } from './backend';
 import { STORAGE_USAGE } from './flags';
 import { kernels } from './kernels';
@@ -18,12 +18,6 @@ interface Partials {
   stats: GPUBuffer;
   ranges: GPUBuffer;
   count: number;
-}
-
-/** Column statistics read back: per column (if asked for) and per group of the plan's groupMerge. */
-export interface ColumnStatsResult {
-  columns: Moments64 | null;
-  groups: Moments64 | null;
 }
 
 function acquirePartials(backend: WebGpuBackend, count: number, label: string): Partials {
@@ -44,16 +38,39 @@ function recordMerge(backend: WebGpuBackend, rec: Recorder, plan: MergePlan, inp
 
 /**
  * Statistics of the columns of `x` viewed as [rows, width]: `wantColumns` reads back one
- * float64 entry per column, and the plan's groupMerge one per group.
+ * float64 entry per column, and `groups` one per group.
  */
-export async function columnStatsGpu(
-  backend: WebGpuBackend, x: GPUBuffer, plan: ColumnStatsPlan, wantColumns: boolean,
-): Promise<ColumnStatsResult> {
-  const rec = backend.recorder('normgpu:column-stats');
+export async function columnStatsGpu(backend: WebGpuBackend, x: Storage & { kind: 'gpu' }, r: ColumnRequest): Promise<ColumnMoments> {
+  const plan = planColumnStats(r.rows, r.width, backend.traits, r.groups, r.skipNaN);
+  const wantColumns = r.wantColumns;
+  const { value: { owned, columns, groups }, fault } = backend.record('normgpu:column-stats', [x], (rec) => recordColumnStats(backend, rec, x.buffer, plan));
+  const wanted = [...(wantColumns ? [columns] : []), ...(groups ? [groups] : [])];
+  const parts = wanted.flatMap((p) => [{ buffer: p.stats, bytes: p.count * 16 }, { buffer: p.ranges, bytes: p.count * 8 }]);
+  const read = backend.readBuffers(parts, fault);
+  for (const p of owned) {
+    backend.release(p.stats);
+    backend.release(p.ranges);
+  }
+  const arrays = await read;
+  let k = 0;
+  const result: ColumnMoments = { columns: null, groups: null };
+  if (wantColumns) {
+    result.columns = fromPartials(arrays[k], arrays[k + 1], 1, 1, plan.width);
+    k += 2;
+  }
+  if (plan.groupMerge) {
+    const g = plan.groupMerge;
+    result.groups = fromPartials(arrays[k], arrays[k + 1], g.a, g.slices, g.c);
+  }
+  return result;
+}
+
+/** Records the column statistics passes; the partials are the caller's to release. */
+function recordColumnStats(backend: WebGpuBackend, rec: Recorder, x: GPUBuffer, plan: ColumnStatsPlan) {
   const owned: Partials[] = [];
   const chunks = acquirePartials(backend, plan.chunks * plan.width, 'column-chunks');
   owned.push(chunks);
-  rec.dispatch(kernels.columnStats, { WG: COLUMN_WG },
+  rec.dispatch(kernels.columnStats, { WG: COLUMN_WG, SKIP_NAN: plan.skipNaN },
     [rec.uniform('column-params', [plan.rows, plan.width, plan.rowsPerChunk, plan.chunks]), x, chunks.stats, chunks.ranges],
     plan.workgroups);
   let columns = chunks;
@@ -66,44 +83,36 @@ export async function columnStatsGpu(
     groups = recordMerge(backend, rec, plan.groupMerge, columns, 'group-merge');
     owned.push(groups);
   }
-  rec.submit();
-
-  const wanted = [...(wantColumns ? [columns] : []), ...(groups ? [groups] : [])];
-  const parts = wanted.flatMap((p) => [{ buffer: p.stats, bytes: p.count * 16 }, { buffer: p.ranges, bytes: p.count * 8 }]);
-  const read = backend.readBuffers(parts);
-  for (const p of owned) {
-    backend.pool.release(p.stats);
-    backend.pool.release(p.ranges);
-  }
-  const arrays = await read;
-  let k = 0;
-  const result: ColumnStatsResult = { columns: null, groups: null };
-  if (wantColumns) {
-    result.columns = fromPartials(arrays[k], arrays[k + 1], 1, 1, plan.width);
-    k += 2;
-  }
-  if (plan.groupMerge) {
-    const g = plan.groupMerge;
-    result.groups = fromPartials(arrays[k], arrays[k + 1], g.a, g.slices, g.c);
-  }
-  return result;
+  return { owned, columns, groups };
 }
 
 /**
- * y = ((x - a) - b) * m + c per feature of [rows, width] data, with (a, b, m, c) four float32
- * per feature in `coeffs`; clamped to `clip` when given. Returns the output buffer.
+ * y = (x - a) * m + c per feature of [rows, width] data (see ScaleRequest). Returns the
+ * output's storage.
  */
-export function scaleFeaturesGpu(
-  backend: WebGpuBackend, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>, clip?: readonly [number, number],
+export function scaleFeaturesGpu(backend: WebGpuBackend, x: Storage & { kind: 'gpu' }, count: number, r: ScaleRequest): Storage {
+  const f = r.width;
+  const coeffs = new Float32Array(f * 4);
+  for (let i = 0; i < f; i++) {
+    // The offset as a float32 pair: the high part, then the residue it leaves.
+    const a = r.lines[i * 3];
+    const hi = Math.fround(a);
+    coeffs.set([hi, a - hi, r.lines[i * 3 + 1], r.lines[i * 3 + 2]], i * 4);
+  }
+  const { value: buffer, fault } = backend.record('normgpu:scale-features', [x], (rec) => recordScaleFeatures(backend, rec, x.buffer, count, f, coeffs, r.clip));
+  return { kind: 'gpu', buffer, owned: true, fault };
+}
+
+function recordScaleFeatures(
+  backend: WebGpuBackend, rec: Recorder, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>,
+  clip?: readonly [number, number],
 ): GPUBuffer {
-  const rec = backend.recorder('normgpu:scale-features');
-  const y = backend.pool.acquire(count * 4, STORAGE_USAGE, 'normgpu:scale-features:output');
+  const y = rec.output(count * 4, STORAGE_USAGE, 'normgpu:scale-features:output');
   const table = rec.temp(coeffs.byteLength, STORAGE_USAGE, 'coeffs');
   backend.device.queue.writeBuffer(table, 0, coeffs);
   const [gx] = linearGrid(count, SCALE_WG, backend.traits.maxWorkgroupsPerDim);
   rec.dispatch(kernels.scaleFeatures, { WG: SCALE_WG, CLIP: !!clip },
     [rec.uniform('scale-params', [count, width], clip ? [clip[0], clip[1]] : [0, 0]), table, x, y],
     [gx, 1, 1]);
-  rec.submit();
   return y;
 }

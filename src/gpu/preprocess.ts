@@ -2,18 +2,23 @@
  * Runs preprocess_image.wgsl: uploads the batch (bytes packed four per u32, or browser images
  * copied into the layers of one texture array) and records the one fused dispatch.
  */
-import { PREPROCESS_WG, type PreprocessGpuPlan, type PreprocessSpec } from '../plan/preprocess';
+import type { PreparedImages, Storage } from '../backend';
+import { check } from '../errors';
+import { canReadPixels, readPixels, type ExternalImage, type ImageInput } from '../image-input';
+import { planPreprocessGpu, PREPROCESS_WG, type PreprocessGpuPlan, type PreprocessSpec } from '../plan/preprocess';
 import type { WebGpuBackend } from './backend';
 import { STORAGE_USAGE } from './flags';
 import { kernels } from './kernels';
+import type { Recorder } from './recorder';
 
 // GPUTextureUsage values, fixed by the spec (the globals are missing before Dawn loads).
 const TEXTURE_COPY_DST = 0x02;
 const TEXTURE_BINDING = 0x04;
 const RENDER_ATTACHMENT = 0x10;
+const TEXTURE_COPY_SRC = 0x01;
 
 /** A source as the GPU path uploads it. */
-export type GpuImageSource =
+type GpuImageSource =
   | { kind: 'bytes'; data: Uint8Array | Uint8ClampedArray; channels: number }
   | {
     kind: 'external';
@@ -24,7 +29,7 @@ export type GpuImageSource =
   | { kind: 'texture'; texture: GPUTexture };
 
 /** Texture formats a GPUTexture source may have, each with the format it is copied into. */
-export const TEXTURE_SOURCE_FORMATS: Readonly<Record<string, GPUTextureFormat>> = {
+const TEXTURE_SOURCE_FORMATS: Readonly<Record<string, GPUTextureFormat>> = {
   rgba8unorm: 'rgba8unorm',
   'rgba8unorm-srgb': 'rgba8unorm', // copied as raw bytes: no sRGB decode on load
   bgra8unorm: 'bgra8unorm',
@@ -39,22 +44,74 @@ const SRGB = /-srgb$/;
  * Whether a lone GPUTexture source can be bound as it is (no copy): it needs usage
  * TEXTURE_BINDING and a format read without sRGB decoding.
  */
-export function bindsDirectly(texture: GPUTexture, batch: number): boolean {
+function bindsDirectly(texture: GPUTexture, batch: number): boolean {
   return batch === 1 && (texture.usage & TEXTURE_BINDING) !== 0 && !SRGB.test(texture.format) && texture.dimension === '2d';
 }
 
 /**
- * The fused preprocessing dispatch; returns the output buffer ([N, C, H, W] or channels-last
- * float32). Bytes sources go through `main_bytes`; a batch with any browser image or
- * GPUTexture goes through `main_texture` (byte sources then become texture layers too).
+ * The GPU side of `preprocess`: how each source is uploaded, every device-dependent check
+ * made before any work, then the runner of parts of the batch. Software adapters take DOM
+ * images as bytes (see PreprocessGpuPlan.readExternalOnCpu). Video always does there: on
+ * Chromium's SwiftShader, copyExternalImageToTexture of a VideoFrame destroys the device
+ * instead of throwing.
  */
-export function runPreprocess(
+export function prepareImagesGpu(backend: WebGpuBackend, spec: PreprocessSpec, sources: readonly ImageInput[]): PreparedImages {
+  const allAsBytes = planPreprocessGpu(spec, backend.traits).readExternalOnCpu;
+  const asBytes = (s: ImageInput) => s.kind === 'external' && canReadPixels() && (allAsBytes || (s.video && backend.traits.software));
+  const resolved: ImageInput[] = sources.map((s, i) => (asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as ExternalImage, i) } : s));
+  checkGpuSources(backend, resolved);
+  const gpu: GpuImageSource[] = resolved.map((s, i) => (s.kind === 'bytes' ? { kind: 'bytes', data: s.data, channels: s.channels }
+    : s.kind === 'external' ? { kind: 'external', source: s.source, readPixels: canReadPixels() ? () => readPixels(s, i) : undefined }
+      : { kind: 'texture', texture: s.texture }));
+  return (sub, start, end) => runPreprocess(backend, sub, planPreprocessGpu(sub, backend.traits), gpu.slice(start, end));
+}
+
+/** Checks of the GPU path that depend on the device: texture formats and limits. */
+function checkGpuSources(backend: WebGpuBackend, sources: readonly ImageInput[]): void {
+  if (sources.every((s) => s.kind === 'bytes')) return;
+  const limits = backend.device.limits;
+  check(
+    sources.length <= limits.maxTextureArrayLayers, 'INVALID_ARGUMENT',
+    `a batch with browser images or textures holds at most ${limits.maxTextureArrayLayers} images, got ${sources.length}`,
+  );
+  let format: GPUTextureFormat | undefined;
+  sources.forEach((s, i) => {
+    check(
+      s.width <= limits.maxTextureDimension2D && s.height <= limits.maxTextureDimension2D, 'INVALID_ARGUMENT',
+      `image ${i} (${s.width}x${s.height}) exceeds the device's ${limits.maxTextureDimension2D}-texel texture limit`,
+    );
+    if (s.kind !== 'texture') return;
+    const copyAs = TEXTURE_SOURCE_FORMATS[s.texture.format];
+    check(copyAs, 'UNSUPPORTED_SOURCE', `image ${i}: texture format ${s.texture.format} is not one of ${Object.keys(TEXTURE_SOURCE_FORMATS).join(', ')}`);
+    check(
+      (s.texture.usage & TEXTURE_COPY_SRC) !== 0 || bindsDirectly(s.texture, sources.length), 'UNSUPPORTED_SOURCE',
+      `image ${i}: the texture needs usage COPY_SRC (or, alone in its batch and not -srgb, TEXTURE_BINDING)`,
+    );
+    check(format === undefined || format === copyAs, 'UNSUPPORTED_SOURCE', `image ${i}: textures of one batch must share a format (${format} and ${s.texture.format})`);
+    format = copyAs;
+  });
+  const float = format === 'rgba16float' || format === 'rgba32float';
+  check(!float || sources.every((s) => s.kind !== 'bytes'), 'UNSUPPORTED_SOURCE', 'float textures and byte images cannot share a batch');
+}
+
+/**
+ * The fused preprocessing dispatch; returns the output's storage ([N, C, H, W] or
+ * channels-last float32). Bytes sources go through `main_bytes`; a batch with any browser
+ * image or GPUTexture goes through `main_texture` (byte sources then become texture layers too).
+ */
+function runPreprocess(
   backend: WebGpuBackend, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[],
+): Storage {
+  const { value: buffer, fault } = backend.record('normgpu:preprocess', [], (rec) => recordPreprocess(backend, rec, spec, plan, sources));
+  return { kind: 'gpu', buffer, owned: true, fault };
+}
+
+function recordPreprocess(
+  backend: WebGpuBackend, rec: Recorder, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[],
 ): GPUBuffer {
   const device = backend.device;
   const n = sources.length;
   const count = n * spec.channels * spec.outW * spec.outH;
-  const rec = backend.recorder('normgpu:preprocess');
   const useTexture = sources.some((s) => s.kind !== 'bytes');
 
   // Per image: srcW, srcH, srcChannels, offset (first byte, or texture layer), resized size, crop.
@@ -141,7 +198,7 @@ export function runPreprocess(
   f32.push(...four(meanHi, 0), ...four(spec.mean.map((m, c) => m - meanHi[c]), 0), ...four(spec.std, 1), spec.scale);
   const params = rec.uniform('preprocess-params', [spec.outW, spec.outH, n, 0], f32);
 
-  const out = backend.pool.acquire(count * 4, STORAGE_USAGE, 'normgpu:preprocess:output');
+  const out = rec.output(count * 4, STORAGE_USAGE, 'normgpu:preprocess:output');
   rec.dispatch(
     kernels.preprocessImage(useTexture),
     {
@@ -152,9 +209,7 @@ export function runPreprocess(
     [params, infoBuffer, source, out],
     plan.workgroups,
   );
-  rec.submit();
-  // Destruction waits for the submitted work (WebGPU defers it).
-  texture?.destroy();
+  if (texture) rec.destroyAfter(texture);
   return out;
 }
 

@@ -12,41 +12,18 @@ export function uniformData(u32: readonly number[], f32: readonly number[] = [])
   return data;
 }
 
-/**
- * Records the stages of one call into one compute pass and one submit. Temporaries come from
- * the pool and return to it right after the submit: the queue orders their reuse after it.
- */
-export class Recorder {
-  readonly #device: GPUDevice;
-  readonly #pool: BufferPool;
-  readonly #label: string;
-  readonly #encoder: GPUCommandEncoder;
-  readonly #pass: GPUComputePassEncoder;
-  readonly #temps: GPUBuffer[] = [];
-
-  constructor(device: GPUDevice, pool: BufferPool, label: string) {
-    this.#device = device;
-    this.#pool = pool;
-    this.#label = label;
-    this.#encoder = device.createCommandEncoder({ label });
-    this.#pass = this.#encoder.beginComputePass({ label });
-  }
-
-  /** A pooled buffer that lives until `submit()`. */
-  temp(bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
-    const b = this.#pool.acquire(bytes, usage, `${this.#label}:${label}`);
-    this.#temps.push(b);
-    return b;
-  }
-
+/** What one op's stages record into: kernels, copies, temporaries. */
+export interface Recorder {
+  /** A pooled buffer that lives until the work recorded here has been submitted. */
+  temp(bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer;
+  /**
+   * A buffer for a result that outlives the recording, written only by recorded commands (never
+   * by queue writes): it may be one released earlier in the same stream, since the stream's
+   * commands run in order.
+   */
+  output(bytes: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer;
   /** A temporary uniform buffer holding `uniformData(u32, f32)`. */
-  uniform(label: string, u32: readonly number[], f32: readonly number[] = []): GPUBuffer {
-    const data = uniformData(u32, f32);
-    const b = this.temp(data.byteLength, BufferUsage.UNIFORM | BufferUsage.COPY_DST, label);
-    this.#device.queue.writeBuffer(b, 0, data);
-    return b;
-  }
-
+  uniform(label: string, u32: readonly number[], f32?: readonly number[]): GPUBuffer;
   /**
    * Bind `buffers` to bindings 0.. of the stage and dispatch `workgroups`; a binding the stage
    * declares as `texture` takes a GPUTextureView.
@@ -54,21 +31,150 @@ export class Recorder {
   dispatch(
     def: KernelDef, overrides: Record<string, number | boolean>, buffers: readonly (GPUBuffer | GPUTextureView)[],
     workgroups: readonly number[],
-  ): void {
-    const { pipeline, layout } = getPipeline(this.#device, def, overrides);
-    this.#pass.setPipeline(pipeline);
-    this.#pass.setBindGroup(0, this.#device.createBindGroup({
-      label: `${this.#label}:${def.name}`, layout,
-      entries: buffers.map((b, binding) => ({
-        binding, resource: def.bindings[binding] === 'texture' ? b as GPUTextureView : { buffer: b as GPUBuffer },
-      })),
-    }));
-    this.#pass.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
+  ): void;
+  /** Copy `bytes` from the start of `from` to `to` at `offset`, in order with the dispatches. */
+  copy(from: GPUBuffer, to: GPUBuffer, offset: number, bytes: number): void;
+  /** Destroy `texture` once the work recorded here has been submitted. */
+  destroyAfter(texture: GPUTexture): void;
+  /** The op is recorded (its debug group closes). */
+  end(): void;
+}
+
+/**
+ * An open command stream on one encoder: the ops of a batch (normgpu's own encoder, submitted
+ * once by `CommandStream.finish` and the backend's flush) or of an `engine.encode` call (the
+ * caller's encoder, which the caller submits). Dispatches of consecutive ops share one compute
+ * pass; a copy ends it. Temporaries and released buffers are held until the stream's work has
+ * been submitted: only then may the pool hand them out again, since queue writes to a reused
+ * buffer would otherwise land before this stream's commands read it.
+ */
+export class CommandStream {
+  readonly encoder: GPUCommandEncoder;
+  readonly #device: GPUDevice;
+  readonly #pool: BufferPool;
+  #pass: GPUComputePassEncoder | null = null;
+  /** Temporaries of the recorded ops. */
+  readonly #temps: GPUBuffer[] = [];
+  /** Buffers their owners released while the stream was open, by usage and size class. */
+  readonly #released = new Map<string, GPUBuffer[]>();
+  readonly #doomed: GPUTexture[] = [];
+  /** Ops recorded so far (the backend flushes past a bound). */
+  ops = 0;
+
+  constructor(device: GPUDevice, pool: BufferPool, encoder: GPUCommandEncoder) {
+    this.#device = device;
+    this.#pool = pool;
+    this.encoder = encoder;
   }
 
-  submit(): void {
-    this.#pass.end();
-    this.#device.queue.submit([this.#encoder.finish()]);
-    for (const b of this.#temps) this.#pool.release(b);
+  /** A recorder for one op labelled `label` (a debug group in captures and profilers). */
+  recorder(label: string): Recorder {
+    this.ops++;
+    let grouped = false;
+    const pass = (): GPUComputePassEncoder => {
+      this.#pass ??= this.encoder.beginComputePass({ label: 'normgpu:compute' });
+      if (!grouped) {
+        this.#pass.pushDebugGroup(label);
+        grouped = true;
+      }
+      return this.#pass;
+    };
+    const temp = (bytes: number, usage: GPUBufferUsageFlags, name: string): GPUBuffer => {
+      const b = this.#pool.acquire(bytes, usage, `${label}:${name}`);
+      this.#temps.push(b);
+      return b;
+    };
+    return {
+      temp,
+      output: (bytes, usage, name) => {
+        const reused = this.#released.get(`${usage}:${this.#pool.sizeClass(bytes)}`)?.pop();
+        if (!reused) return this.#pool.acquire(bytes, usage, name);
+        reused.label = name;
+        return reused;
+      },
+      uniform: (name, u32, f32 = []) => {
+        const data = uniformData(u32, f32);
+        const b = temp(data.byteLength, BufferUsage.UNIFORM | BufferUsage.COPY_DST, name);
+        this.#device.queue.writeBuffer(b, 0, data);
+        return b;
+      },
+      dispatch: (def, overrides, buffers, workgroups) => {
+        const { pipeline, layout } = getPipeline(this.#device, def, overrides);
+        const p = pass();
+        p.setPipeline(pipeline);
+        p.setBindGroup(0, this.#device.createBindGroup({
+          label: `${label}:${def.name}`, layout,
+          entries: buffers.map((b, binding) => ({
+            binding, resource: def.bindings[binding] === 'texture' ? b as GPUTextureView : { buffer: b as GPUBuffer },
+          })),
+        }));
+        p.dispatchWorkgroups(workgroups[0], workgroups[1] ?? 1, workgroups[2] ?? 1);
+      },
+      copy: (from, to, offset, bytes) => {
+        if (grouped) this.#pass!.popDebugGroup();
+        grouped = false;
+        this.#endPass();
+        this.encoder.copyBufferToBuffer(from, 0, to, offset, bytes);
+      },
+      destroyAfter: (texture) => {
+        this.#doomed.push(texture);
+      },
+      end: () => {
+        if (grouped) this.#pass!.popDebugGroup();
+      },
+    };
   }
+
+  /**
+   * Hold `buffer` (released by its owner) until this stream's work has been submitted: queue
+   * writes would overtake the recorded commands that still read it, but later outputs of the
+   * stream may take it (see Recorder.output), so a chain of ops keeps reusing a few buffers.
+   */
+  hold(buffer: GPUBuffer): void {
+    const key = `${buffer.usage}:${buffer.size}`;
+    const list = this.#released.get(key);
+    if (list) list.push(buffer);
+    else this.#released.set(key, [buffer]);
+  }
+
+  /** Close the compute pass; the encoder can then be finished. */
+  close(): void {
+    this.#endPass();
+  }
+
+  /**
+   * The stream's work has been submitted (or, for a caller's encoder, the caller says so):
+   * temporaries go back to the pool and doomed textures are destroyed.
+   */
+  retire(): void {
+    for (const b of this.#temps.splice(0)) this.#pool.release(b);
+    for (const list of this.#released.values()) for (const b of list) this.#pool.release(b);
+    this.#released.clear();
+    for (const t of this.#doomed.splice(0)) t.destroy();
+  }
+
+  #endPass(): void {
+    this.#pass?.end();
+    this.#pass = null;
+  }
+}
+
+/**
+ * A recorder that records nothing and notes each stage and its specialisation: `prepare` runs
+ * an op's real recording code through it to learn which pipelines the op will need.
+ */
+export function pipelineCollector(dummy: GPUBuffer): { recorder: Recorder; kernels: { def: KernelDef; overrides: Record<string, number | boolean> }[] } {
+  const kernels: { def: KernelDef; overrides: Record<string, number | boolean> }[] = [];
+  return {
+    kernels,
+    recorder: {
+      temp: () => dummy,
+      output: () => dummy,
+      uniform: () => dummy,
+      dispatch: (def, overrides) => { kernels.push({ def, overrides }); },
+      copy: () => {},
+      destroyAfter: () => {},
+      end: () => {},
+    },
+  };
 }

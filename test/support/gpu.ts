@@ -120,6 +120,35 @@ function scaledErrorAt(a: number, e: number): number {
   return Math.abs(a - e) / (1 + Math.abs(e));
 }
 
+/** Mean |x| over the finite inputs of each statistics group: the size a float32 sum of them rounds at. */
+export function groupMeanAbs(x: Float32Array, groups: number, groupOf: (i: number) => number): Float64Array {
+  const sum = new Float64Array(groups);
+  const count = new Float64Array(groups);
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) continue;
+    const g = groupOf(i);
+    sum[g] += Math.abs(x[i]);
+    count[g]++;
+  }
+  return sum.map((v, g) => (count[g] ? v / count[g] : 0));
+}
+
+/**
+ * `scaledError` of a mean measured on its data's scale: max |a − e| / (1 + |e| + scale[i]),
+ * `scale` from `groupMeanAbs`. A float32 sum of values of size A rounds at ε·A whatever its
+ * result, so a mean that cancels cannot be relative-accurate; where it does not cancel this
+ * is the plain metric (see test/support/fuzz.ts).
+ */
+export function meanScaledError(a: ArrayLike<number>, e: ArrayLike<number>, scale: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < e.length; i++) {
+    const plain = scaledErrorAt(a[i], e[i]);
+    const err = Number.isFinite(plain) && plain > 0 ? Math.abs(a[i] - e[i]) / (1 + Math.abs(e[i]) + scale[i]) : plain;
+    if (err > worst) worst = err;
+  }
+  return worst;
+}
+
 /** Index and values of the worst element, for failure messages. */
 export function worstElement(a: ArrayLike<number>, e: ArrayLike<number>): string {
   let worst = -1;
