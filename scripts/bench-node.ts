@@ -1,47 +1,46 @@
 /**
- * `npm run bench:node`: the normgpu contenders (WebGPU through Dawn, and the CPU backend) and
- * the copy ceilings in Node, for machines with a GPU and no browser. Same workloads, timing and
- * tables as `npm run bench`, without the browser-only peers. Writes bench/results-node.json.
+ * `npm run bench:node`: the normgpu contenders (WebGPU through Dawn, and the CPU backend), the
+ * small-op chains and the copy ceilings in Node, for machines with a GPU and no browser. Same
+ * workloads, timing and tables as `npm run bench`, without the browser-only peers. Writes
+ * bench/results-node.json.
  *
- *   npm run bench:node -- [--full] [--quick] [--filter s1,s2] [--iterations N] [--no-cpu]
+ *   npm run bench:node -- [--full | --quick] [--filter s1,s2] [--iterations N] [--no-cpu]
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allChains } from '../demo/bench/chains';
 import { markdownTables } from '../demo/bench/format';
 import { runBenchmark } from '../demo/bench/runner';
 import { allWorkloads, quickWorkloads } from '../demo/bench/workloads';
 import { normgpuCpu, normgpuWebGpu } from '../demo/bench/contenders/normgpu';
+import { cliArgs, positiveInt, usageError } from './cli-args';
 
-const USAGE = 'usage: npm run bench:node -- [--full] [--quick] [--filter s1,s2] [--iterations N] [--no-cpu]';
+const USAGE = 'usage: npm run bench:node -- [--full | --quick] [--filter s1,s2] [--iterations N] [--no-cpu]';
 // The bundle runs from node_modules/.cache/normgpu-bench/.
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 async function main(): Promise<number> {
-  let scope: 'quick' | 'default' | 'full' = 'default';
-  let filter: string[] | undefined;
-  let iterations: number | undefined;
-  let cpu = true;
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    if (f === '--full') scope = 'full';
-    else if (f === '--quick') scope = 'quick';
-    else if (f === '--no-cpu') cpu = false;
-    else if (f === '--filter') filter = (argv[++i] ?? '').split(',');
-    else if (f === '--iterations') iterations = Number(argv[++i]);
-    else if (f === '--help' || f === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else throw new Error(`unknown argument ${f}\n${USAGE}`);
-  }
-  let workloads = scope === 'quick' ? quickWorkloads() : allWorkloads().filter((w) => scope === 'full' || w.tier === 'default');
-  if (filter) workloads = workloads.filter((w) => filter!.some((s) => w.id.includes(s)));
+  const values = cliArgs({
+    full: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    filter: { type: 'string' },
+    iterations: { type: 'string' },
+    'no-cpu': { type: 'boolean', default: false },
+  }, USAGE);
+  if (values.full && values.quick) usageError('--full and --quick exclude each other', USAGE);
+  const scope = values.full ? 'full' : values.quick ? 'quick' : 'default';
+  const filter = values.filter?.split(',');
+  const iterations = positiveInt('iterations', values.iterations, undefined, USAGE);
+  const cpu = !values['no-cpu'];
+  const wanted = (id: string) => !filter || filter.some((s) => id.includes(s));
+  const workloads = (scope === 'quick' ? quickWorkloads() : allWorkloads().filter((w) => scope === 'full' || w.tier === 'default')).filter((w) => wanted(w.id));
   const t0 = Date.now();
   const report = await runBenchmark({
     workloads,
     contenders: cpu ? [normgpuWebGpu, normgpuCpu] : [normgpuWebGpu],
+    chains: allChains(iterations).filter((c) => wanted(c.id)),
     iterations,
     cpuMaxNumel: scope === 'full' ? 8_000_000 : undefined,
     environment: {

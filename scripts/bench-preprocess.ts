@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
 import { forwardPageProblems, launchChromium, serveStatic } from '../test/browser/harness';
+import { cliArgs, positiveInt } from './cli-args';
 
 // The bundle runs from node_modules/.cache/normgpu-bench/.
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -141,19 +142,9 @@ interface PageResult {
 }
 
 async function main(): Promise<number> {
-  let iterations = 20;
-  let doBuild = true;
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--iterations') iterations = Number(argv[++i]);
-    else if (argv[i] === '--no-build') doBuild = false;
-    else if (argv[i] === '--help' || argv[i] === '-h') {
-      console.log(USAGE);
-      return 0;
-    } else throw new Error(`unknown argument ${argv[i]}\n${USAGE}`);
-  }
-  if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`--iterations needs a positive integer\n${USAGE}`);
-  if (doBuild) await build({ root: REPO_ROOT, configFile: join(REPO_ROOT, 'vite.config.ts'), logLevel: 'warn' });
+  const values = cliArgs({ iterations: { type: 'string' }, 'no-build': { type: 'boolean', default: false } }, USAGE);
+  const iterations = positiveInt('iterations', values.iterations, 20, USAGE);
+  if (!values['no-build']) await build({ root: REPO_ROOT, configFile: join(REPO_ROOT, 'vite.config.ts'), logLevel: 'warn' });
 
   const pageDir = mkdtempSync(join(tmpdir(), 'normgpu-bench-preprocess-'));
   writeFileSync(join(pageDir, 'index.html'), PAGE);

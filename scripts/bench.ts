@@ -3,27 +3,30 @@
  * (WebGPU on whatever adapter the browser finds: SwiftShader on GPU-less machines), prints the
  * tables and writes bench/results.json, bench/results.md and bench/chart.svg.
  *
- *   npm run bench -- [--full] [--quick] [--contenders normgpu,tfjs,...] [--filter groupNorm,NHWC]
- *                    [--iterations N] [--no-build]
+ *   npm run bench -- [--full | --quick] [--contenders normgpu,tfjs,...] [--filter groupNorm,NHWC]
+ *                    [--iterations N] [--no-build] [--write-readme]
  *
  * Default: every op, layout and contender at the two smaller conv shapes plus the transformer
- * shapes. --full adds [32,64,112,112]. --quick is the demo's small smoke suite. Runs that are
- * not the default or --full one (filters, --quick) write bench/results-partial.json instead.
- * A default or --full run also puts its report into README.md, between the bench markers.
+ * shapes, and the small-op chains. --full adds [32,64,112,112]. --quick is the demo's small
+ * smoke suite. Runs that are not the default or --full one (--quick, --filter, --contenders,
+ * --iterations) write bench/results-partial.json instead. README.md is left alone unless
+ * --write-readme is given (complete runs only): then the report goes between its bench markers.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem, platform, release } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, preview } from 'vite';
 import { launchChromium } from '../test/browser/harness';
 import { chartSvg, markdownReport, markdownTables, slowerThanPeers } from '../demo/bench/format';
 import type { BenchReport } from '../demo/bench/runner';
-import type { BrowserBenchOptions, ContenderId } from '../demo/bench/browser';
+import { CONTENDER_IDS, type BrowserBenchOptions, type ContenderId } from '../demo/bench/browser';
+import { cliArgs, positiveInt, usageError } from './cli-args';
 
 // The bundle runs from node_modules/.cache/normgpu-bench/.
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const USAGE = 'usage: npm run bench -- [--full] [--quick] [--contenders a,b] [--filter s1,s2] [--iterations N] [--no-build]';
+const USAGE = `usage: npm run bench -- [--full | --quick] [--contenders a,b] [--filter s1,s2] [--iterations N] [--no-build] [--write-readme]
+  contenders: ${CONTENDER_IDS.join(', ')}`;
 
 interface Args {
   scope: 'quick' | 'default' | 'full';
@@ -31,33 +34,40 @@ interface Args {
   filter?: string[];
   iterations?: number;
   build: boolean;
+  writeReadme: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { scope: 'default', build: true };
-  for (let i = 0; i < argv.length; i++) {
-    const f = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${f} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (f === '--full') a.scope = 'full';
-    else if (f === '--quick') a.scope = 'quick';
-    else if (f === '--no-build') a.build = false;
-    else if (f === '--contenders') a.contenders = value().split(',') as ContenderId[];
-    else if (f === '--filter') a.filter = value().split(',');
-    else if (f === '--iterations') a.iterations = Number(value());
-    else if (f === '--help' || f === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${f}\n${USAGE}`);
-  }
-  return a;
+/** A run that is not the whole default or --full suite. */
+const isPartial = (a: Args) => a.scope === 'quick' || !!a.filter || !!a.contenders || a.iterations !== undefined;
+
+function readArgs(): Args {
+  const values = cliArgs({
+    full: { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    contenders: { type: 'string' },
+    filter: { type: 'string' },
+    iterations: { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    'write-readme': { type: 'boolean', default: false },
+  }, USAGE);
+  if (values.full && values.quick) usageError('--full and --quick exclude each other', USAGE);
+  const contenders = values.contenders?.split(',');
+  const unknown = contenders?.filter((c) => !(CONTENDER_IDS as readonly string[]).includes(c));
+  if (unknown?.length) usageError(`unknown contender ${unknown.join(', ')}`, USAGE);
+  const args: Args = {
+    scope: values.full ? 'full' : values.quick ? 'quick' : 'default',
+    contenders: contenders as ContenderId[] | undefined,
+    filter: values.filter?.split(','),
+    iterations: positiveInt('iterations', values.iterations, undefined, USAGE),
+    build: !values['no-build'],
+    writeReadme: values['write-readme'],
+  };
+  if (args.writeReadme && isPartial(args)) usageError('--write-readme needs a complete run: no --quick, --filter, --contenders or --iterations', USAGE);
+  return args;
 }
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs();
   const t0 = Date.now();
   const config = join(REPO_ROOT, 'demo', 'vite.config.ts');
   if (args.build) {
@@ -83,6 +93,7 @@ async function main(): Promise<number> {
       contenders: args.contenders,
       filter: args.filter,
       iterations: args.iterations,
+      chains: true,
       environment: {
         browser: browserVersion,
         machine: `${cpus()[0]?.model ?? '?'} x${cpus().length}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}`,
@@ -113,7 +124,7 @@ async function main(): Promise<number> {
     await server.close();
   }
 
-  const partial = args.scope === 'quick' || !!args.filter || !!args.contenders || args.iterations !== undefined;
+  const partial = isPartial(args);
   const env = report.environment;
   console.log(`\n## normgpu benchmark (${args.scope}${partial ? ', partial' : ''})\n`);
   console.log(`Machine: ${env.machine}; browser: Chromium ${env.browser}; adapter: ${env.adapter}; ${report.seconds} s in the page.\n`);
@@ -124,17 +135,25 @@ async function main(): Promise<number> {
   console.log(markdownTables(report));
   const slower = slowerThanPeers(report);
   console.log(slower.length ? `normgpu is slower than a peer on ${slower.length} workload(s):\n${slower.map((l) => `- ${l}`).join('\n')}\n` : 'normgpu is faster than every peer on every workload.\n');
+
   const bench = join(REPO_ROOT, 'bench');
   mkdirSync(bench, { recursive: true });
-  const json = join(bench, partial ? 'results-partial.json' : 'results.json');
-  writeFileSync(json, JSON.stringify(report, null, 1) + '\n');
-  console.log(`bench: wrote ${json}`);
+  const written: string[] = [];
+  const write = (path: string, text: string) => {
+    writeFileSync(path, text);
+    written.push(relative(process.cwd(), path) || path);
+  };
+  write(join(bench, partial ? 'results-partial.json' : 'results.json'), JSON.stringify(report, null, 1) + '\n');
   if (!partial) {
-    writeFileSync(join(bench, 'chart.svg'), chartSvg(report) + '\n');
-    writeFileSync(join(bench, 'results.md'), markdownReport(report, 'chart.svg'));
-    console.log(`bench: wrote ${join(bench, 'chart.svg')} and ${join(bench, 'results.md')}`);
-    updateReadme(markdownReport(report, 'bench/chart.svg'));
+    write(join(bench, 'chart.svg'), chartSvg(report) + '\n');
+    write(join(bench, 'results.md'), markdownReport(report, 'chart.svg'));
   }
+  if (args.writeReadme) {
+    const readme = updateReadme(markdownReport(report, 'bench/chart.svg'));
+    if (readme) written.push(relative(process.cwd(), readme));
+  }
+  console.log(`bench: report written to ${written.join(', ')}`);
+  if (!args.writeReadme) console.log('bench: README.md left as it is (--write-readme puts a complete run\'s report into it)');
   console.log(`bench: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   return 0;
 }
@@ -142,19 +161,22 @@ async function main(): Promise<number> {
 const README_START = '<!-- bench:start (written by npm run bench) -->';
 const README_END = '<!-- bench:end -->';
 
-/** Replace the README's benchmark section (between the markers) with `report`, headings demoted. */
-function updateReadme(report: string): void {
+/**
+ * Replace the README's benchmark section (between the markers) with `report`, headings demoted.
+ * Returns the README's path, or null (file untouched) when it has no markers.
+ */
+function updateReadme(report: string): string | null {
   const path = join(REPO_ROOT, 'README.md');
   const readme = readFileSync(path, 'utf8');
   const start = readme.indexOf(README_START);
   const end = readme.indexOf(README_END);
   if (start < 0 || end < start) {
     console.log('bench: README.md has no bench markers; left as it is');
-    return;
+    return null;
   }
   const body = report.replace(/^# /m, '### ').trimEnd();
   writeFileSync(path, `${readme.slice(0, start + README_START.length)}\n${body}\n${readme.slice(end)}`);
-  console.log(`bench: updated the benchmark section of ${path}`);
+  return path;
 }
 
 main().then(

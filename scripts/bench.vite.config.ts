@@ -22,7 +22,7 @@ export default defineConfig({
     rollupOptions: {
       input: { bench: at('bench.ts'), 'bench-node': at('bench-node.ts'), 'bench-preprocess': at('bench-preprocess.ts') },
       output: { entryFileNames: '[name].mjs', format: 'es' },
-      external: [/^node:/, 'webgpu', 'vite', 'puppeteer-core'],
+      external: [/^node:/, 'webgpu', 'vite', /^puppeteer/],
     },
   },
 });

@@ -3,6 +3,7 @@
  * the rest of the demo does not pay for TF.js and ONNX Runtime), the workloads of a scope,
  * and a window hook that `npm run bench` drives through Puppeteer.
  */
+import { allChains } from './chains';
 import { runBenchmark, type BenchOptions, type BenchReport } from './runner';
 import { allWorkloads, quickWorkloads, type Workload } from './workloads';
 import { normgpuCpu, normgpuWebGpu } from './contenders/normgpu';
@@ -10,7 +11,7 @@ import type { ContenderFactory } from './contenders/types';
 
 export type Scope = 'quick' | 'default' | 'full';
 
-export const CONTENDER_IDS = ['normgpu', 'normgpu-cpu', 'tfjs', 'ort', 'ort-nchw'] as const;
+export const CONTENDER_IDS = ['normgpu', 'normgpu-cpu', 'tfjs', 'ort-jsep', 'ort-jsep-nchw', 'ort-webgpu', 'ort-webgpu-nchw'] as const;
 export type ContenderId = (typeof CONTENDER_IDS)[number];
 
 const lazy = (id: string, label: string, load: () => Promise<ContenderFactory>): ContenderFactory => ({
@@ -21,8 +22,11 @@ export const FACTORIES: Record<ContenderId, ContenderFactory> = {
   normgpu: normgpuWebGpu,
   'normgpu-cpu': normgpuCpu,
   tfjs: lazy('tfjs', 'TF.js', async () => (await import('./contenders/tfjs')).tfjsWebGpu),
-  ort: lazy('ort', 'ORT', async () => (await import('./contenders/ort')).ortWebGpu),
-  'ort-nchw': lazy('ort-nchw', 'ORT (NCHW)', async () => (await import('./contenders/ort')).ortWebGpuNchw),
+  // ONNX Runtime Web's two WebGPU builds: separate module graphs and wasm runtimes, one page.
+  'ort-jsep': lazy('ort-jsep', 'ORT JSEP', async () => (await import('./contenders/ort-jsep')).ortJsep),
+  'ort-jsep-nchw': lazy('ort-jsep-nchw', 'ORT JSEP (NCHW)', async () => (await import('./contenders/ort-jsep')).ortJsepNchw),
+  'ort-webgpu': lazy('ort-webgpu', 'ORT native', async () => (await import('./contenders/ort-webgpu')).ortNative),
+  'ort-webgpu-nchw': lazy('ort-webgpu-nchw', 'ORT native (NCHW)', async () => (await import('./contenders/ort-webgpu')).ortNativeNchw),
 };
 
 export function workloadsFor(scope: Scope, iterations?: number): Workload[] {
@@ -30,11 +34,13 @@ export function workloadsFor(scope: Scope, iterations?: number): Workload[] {
   return allWorkloads().filter((w) => scope === 'full' || w.tier === 'default');
 }
 
-export interface BrowserBenchOptions extends Partial<Omit<BenchOptions, 'contenders' | 'workloads'>> {
+export interface BrowserBenchOptions extends Partial<Omit<BenchOptions, 'contenders' | 'workloads' | 'chains'>> {
   scope?: Scope;
   contenders?: readonly ContenderId[];
-  /** Only workloads whose id contains one of these strings. */
+  /** Only workloads (and small-op chains) whose id contains one of these strings. */
   filter?: readonly string[];
+  /** Also time the small-op chains, when normgpu runs. Default false (the demo tab has no table for them). */
+  chains?: boolean;
 }
 
 export async function adapterDescription(): Promise<string> {
@@ -47,13 +53,14 @@ export async function adapterDescription(): Promise<string> {
 
 export async function runBrowserBenchmark(o: BrowserBenchOptions = {}): Promise<BenchReport> {
   const scope = o.scope ?? 'default';
-  let workloads = workloadsFor(scope, o.iterations);
-  if (o.filter?.length) workloads = workloads.filter((w) => o.filter!.some((f) => w.id.includes(f)));
+  const wanted = (id: string) => !o.filter?.length || o.filter.some((f) => id.includes(f));
+  const workloads = workloadsFor(scope, o.iterations).filter((w) => wanted(w.id));
   const ids = o.contenders ?? CONTENDER_IDS;
   return runBenchmark({
     ...o,
     workloads,
     contenders: ids.map((id) => FACTORIES[id]),
+    chains: o.chains && ids.includes('normgpu') ? allChains(o.iterations).filter((c) => wanted(c.id)) : [],
     // The default run must finish in minutes on a software adapter: slow configurations get 3
     // timed calls, very slow ones are held for --full (which times everything 10x, 5x at the
     // largest shape).

@@ -12,7 +12,7 @@ export interface Derived {
   copyMs: number | null;
   gbps: Record<string, number | null>;
   xvec4: Record<string, number | null>;
-  /** Fastest peer (not normgpu) by median ms, and normgpu's speed-up over it (>1: normgpu faster). */
+  /** Fastest of all peers (not normgpu) by median ms, and normgpu's speed-up over it (>1: normgpu faster). */
   fastestPeer: string | null;
   speedup: number | null;
 }
@@ -52,6 +52,7 @@ export const fmtGbps = (v: number | null | undefined) => (v == null ? '–' : v.
 function cell(r: ContenderResult | undefined, wr: WorkloadResult): string {
   if (!r) return '–';
   if (r.held) return 'held²';
+  if (r.skipped) return '–³';
   if (r.ms == null) return r.error ? 'fail¹' : '–';
   return r.iterations < wr.workload.iterations ? `${fmtMs(r.ms)}*` : fmtMs(r.ms);
 }
@@ -60,8 +61,9 @@ export function workloadLabel(wr: WorkloadResult): string {
   return `${OP_LABEL[wr.workload.op]} ${describeShape(wr.workload)}`;
 }
 
-/** Markdown tables: timings, then accuracy and what each contender ran, then failures. */
+/** Markdown tables: timings, then accuracy and what each contender ran, then failures, then the small-op chains. */
 export function markdownTables(report: BenchReport): string {
+  if (!report.workloads.length) return chainTable(report);
   const cs = report.contenders;
   const peers = cs.filter((c) => isPeer(c.id));
   const cpu = cs.find((c) => c.id === 'normgpu-cpu');
@@ -77,7 +79,7 @@ export function markdownTables(report: BenchReport): string {
       ...(cpu ? [cell(wr.results['normgpu-cpu'], wr)] : []), ...peers.map((p) => cell(wr.results[p.id], wr)), ...(peers.length ? [speed] : []),
     ].join(' | ')} |`);
   }
-  lines.push('', 'Median ms per call (10 timed calls, 5 at the largest shape; * = 3, the configuration was too slow for the default run\'s budget); normgpu GB/s counts one read of the input and one write of the output; xvec4 = time ÷ the vec4 copy kernel on the same bytes; +read adds copying the output to the host (wall clock); speed-up = fastest peer ÷ normgpu (below 1: normgpu is slower).', '');
+  lines.push('', 'Median ms per call (10 timed calls, 5 at the largest shape; * = 3, the configuration was too slow for the default run\'s budget); normgpu GB/s counts one read of the input and one write of the output; xvec4 = time ÷ the vec4 copy kernel on the same bytes; +read adds copying the output to the host (wall clock); speed-up = the fastest of all peer columns ÷ normgpu (below 1: normgpu is slower).', '');
 
   const gpu = cs.filter((c) => c.kind === 'gpu');
   const head2 = ['workload', ...gpu.map((c) => `${c.label} xvec4`), ...gpu.map((c) => `${c.label} max err`)];
@@ -91,6 +93,8 @@ export function markdownTables(report: BenchReport): string {
   const notes = new Map<string, Set<string>>();
   const failures: string[] = [];
   const held: string[] = [];
+  // Contender label and reason -> the op labels not run.
+  const skipped = new Map<string, Set<string>>();
   for (const wr of report.workloads) {
     for (const c of cs) {
       const r = wr.results[c.id];
@@ -102,6 +106,11 @@ export function markdownTables(report: BenchReport): string {
       }
       if (r.error) failures.push(`${workloadLabel(wr)} — ${c.label}: ${r.error}`);
       if (r.held) held.push(`${workloadLabel(wr)} — ${c.label}: ${r.held}`);
+      if (r.skipped) {
+        const key = `${c.label}: ${r.skipped}`;
+        if (!skipped.has(key)) skipped.set(key, new Set());
+        skipped.get(key)!.add(OP_LABEL[wr.workload.op]);
+      }
     }
   }
   if (notes.size) {
@@ -120,10 +129,40 @@ export function markdownTables(report: BenchReport): string {
     for (const h of held) lines.push(`- ${h}`);
     lines.push('');
   }
+  if (skipped.size) {
+    lines.push('³ Not run (another column covers it):', '');
+    for (const [k, ops] of skipped) lines.push(`- ${k} (${[...ops].join(', ')})`);
+    lines.push('');
+  }
+  const chains = chainTable(report);
+  if (chains) lines.push(chains);
   return lines.join('\n');
 }
 
-const COLORS: Record<string, string> = { normgpu: '#0f9d8a', tfjs: '#f08a24', ort: '#3b6fd8', 'ort-nchw': '#8fb3f5', 'normgpu-cpu': '#9aa0a6' };
+/** The small-op chains: time per op batched vs one submit per op, or '' when none ran. */
+export function chainTable(report: BenchReport): string {
+  const chains = report.chains ?? [];
+  if (!chains.length) return '';
+  const lines = ['Small-op chains (normgpu): each op on the previous output, timed from the first call until the GPU is done.', ''];
+  const head = ['chain', 'ops', 'batched ms/op', 'submits', 'one submit per op, ms/op', 'submits', 'ratio', 'GPU ms/op batched', 'GPU ms/op per-op', 'max err', 'kernels per op'];
+  lines.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
+  for (const c of chains) {
+    const label = `${OP_LABEL[c.workload.op]} ${describeShape(c.workload)}`;
+    if (c.error || !c.batched || !c.perOp) {
+      lines.push(`| ${label} | ${c.length} | fail: ${c.error ?? '?'} |${' – |'.repeat(head.length - 3)}`);
+      continue;
+    }
+    const gpu = (m: NonNullable<typeof c.batched>) => (m.gpuMs == null ? '–' : fmtMs(m.gpuMs / c.length));
+    lines.push(`| ${[label, c.length, fmtMs(c.batched.msPerOp), c.batched.submits, fmtMs(c.perOp.msPerOp), c.perOp.submits,
+      `${fmtX(c.ratio)}×`, gpu(c.batched), gpu(c.perOp), fmtErr(c.maxError), c.note ?? '–'].join(' | ')} |`);
+  }
+  lines.push('', `Median of ${chains.map((c) => `${c.iterations}`).join(' / ')} chains per mode, modes interleaved. ms/op = wall time of the chain ÷ ops; ratio = one submit per op ÷ batched (above 1: batching saves time); GPU ms/op = timestamps around the chain, gaps between submits included; submits are counted. max err = the chain's final output against the float64 CPU backend running the same chain.`, '');
+  return lines.join('\n');
+}
+
+const COLORS: Record<string, string> = {
+  normgpu: '#0f9d8a', tfjs: '#f08a24', 'ort-jsep': '#3b6fd8', 'ort-jsep-nchw': '#8fb3f5', 'ort-webgpu': '#7b3fb8', 'ort-webgpu-nchw': '#c3a3e8', 'normgpu-cpu': '#9aa0a6',
+};
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /**
@@ -176,6 +215,7 @@ export function chartSvg(report: BenchReport, title = 'Time ÷ vec4 copy of the 
       const y = y0 + j * bar;
       if (v == null || !(v > 0)) {
         const r = report.workloads[i].results[c.id];
+        if (r?.skipped) return;
         const why = r?.held ? `${c.label}: held for --full` : r?.error ? `${c.label}: failed` : `${c.label}: n/a`;
         out.push(`<text x="${labelW + 4}" y="${y + bar - 1}" font-size="9" fill="#9aa0a6">${esc(why)}</text>`);
         return;

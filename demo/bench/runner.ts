@@ -1,13 +1,14 @@
 /**
  * The benchmark run, shared by the demo's Benchmark tab, `npm run bench` (headless Chromium)
  * and `npm run bench:node` (Dawn): ceilings at the start, every workload with its contenders
- * interleaved iteration by iteration, ceilings again at the end.
+ * interleaved iteration by iteration, the small-op chains (chains.ts), ceilings again at the end.
  *
  * Per workload: each contender is prepared (inputs uploaded once, sessions built), warmed up,
  * checked against normgpu's float64 CPU reference, then timed `iterations` times in turns;
  * GPU contenders are then timed a few more times with the readback included.
  */
 import { measureCeilings, type CeilingResult } from './ceilings';
+import { runChains, type Chain, type ChainResult } from './chains';
 import { GpuTimer, median, timeWall } from './timer';
 import { makeData, type Workload } from './workloads';
 import type { Contender, ContenderFactory, Prepared } from './contenders/types';
@@ -29,6 +30,8 @@ export interface ContenderResult {
   iterations: number;
   /** Set when the configuration was too slow for this scope's budget and was not timed. */
   held?: string;
+  /** Set when the contender does not run this workload because another column covers it. */
+  skipped?: string;
   note?: string;
   error?: string;
 }
@@ -47,11 +50,15 @@ export interface BenchReport {
   contenders: { id: string; label: string; kind: 'gpu' | 'cpu'; info: Record<string, string>; error?: string }[];
   ceilings: { start: CeilingResult[]; end: CeilingResult[] };
   workloads: WorkloadResult[];
+  /** Small-op chains, batched vs one submit per op (normgpu only). */
+  chains: ChainResult[];
 }
 
 export interface BenchOptions {
   workloads: Workload[];
   contenders: ContenderFactory[];
+  /** Small-op chains to time on normgpu after the workloads. Default none. */
+  chains?: readonly Chain[];
   /** Warm-up calls before timing: 1, and a 2nd when the 1st was slow (compilation). Default 2. */
   warmup?: number;
   /** Overrides each workload's iteration count. */
@@ -111,6 +118,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
     contenders: [],
     ceilings: { start: [], end: [] },
     workloads: [],
+    chains: [],
   };
 
   // The reference: normgpu's float64 CPU backend.
@@ -129,7 +137,7 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
   }
   const ceilingTimer = live.find((l) => l.c.id === 'normgpu')?.timer ?? live.find((l) => l.timer)?.timer ?? null;
   const sizes = [...new Set(opts.workloads.map((w) => w.numel))].sort((a, b) => a - b);
-  const total = opts.workloads.length + (ceilingTimer ? 2 * sizes.length : 0);
+  const total = opts.workloads.length + (opts.chains?.length ?? 0) + (ceilingTimer ? 2 * sizes.length : 0);
   let done = 0;
   const step = (label: string) => opts.onProgress?.(done++, total, label);
 
@@ -166,6 +174,11 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
       };
       const iterations = opts.iterations ?? w.iterations;
       for (const { c, timer } of live) {
+        const skipped = c.skip?.(w);
+        if (skipped) {
+          results[c.id] = { ...emptyResult(), skipped };
+          continue;
+        }
         const why = c.unsupported?.(w) ?? (!c.device && opts.cpuMaxNumel !== undefined && w.numel > opts.cpuMaxNumel ? `CPU contender skipped above ${opts.cpuMaxNumel} elements` : null);
         if (why) {
           results[c.id] = emptyResult(why);
@@ -255,6 +268,11 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
       log(`${w.id}: ${line}`);
       opts.onResult?.(report);
     }
+    report.chains = await runChains(opts.chains ?? [], reference, (c) => step(c.id));
+    for (const c of report.chains) {
+      log(c.error ? `${c.id}: ${c.error}` : `${c.id}: ${c.batched!.msPerOp.toFixed(3)} ms/op batched (${c.batched!.submits} submit), ${c.perOp!.msPerOp.toFixed(3)} ms/op with ${c.perOp!.submits} submits: ${c.ratio!.toFixed(2)}x`);
+    }
+    opts.onResult?.(report);
     await ceilings(report.ceilings.end, 'end');
     step('done');
   } finally {

@@ -29,6 +29,15 @@ export function callOp(engine: Engine, w: Workload, t: {
   }
 }
 
+/** What normgpu runs for workload `w` on inputs `t`: its plan's kernels, e.g. `stats:rows → apply:rows`. */
+export function planNote(engine: Engine, w: Workload, t: ReturnType<typeof uploadData>): string {
+  const options = w.op === 'groupNorm' ? { numGroups: GROUPS }
+    : w.op === 'layerNorm' || w.op === 'rmsNorm' ? { normalizedShape: w.storage.slice(1) }
+    : w.op === 'bnTrain' ? { training: true } : w.op === 'bnEval' ? { runningMean: t.runningMean, runningVar: t.runningVar } : {};
+  const plan = engine.explain(w.op === 'bnTrain' || w.op === 'bnEval' ? 'batchNorm' : w.op, t.x, options);
+  return plan.kernels.map((k) => `${k.stage}:${k.variant}`).join(' → ');
+}
+
 /** Upload a workload's data as tensors of `engine`. */
 export function uploadData(engine: Engine, w: Workload, data: WorkloadData) {
   const param = (a?: Float32Array) => (a ? engine.tensor(a, [a.length]) : undefined);
@@ -54,16 +63,15 @@ async function normgpuContender(backend: 'webgpu' | 'cpu'): Promise<Contender> {
     async prepare(w, data): Promise<Prepared> {
       const t = uploadData(engine, w, data);
       let y: Tensor | undefined;
-      const plan = engine.explain(w.op === 'bnTrain' || w.op === 'bnEval' ? 'batchNorm' : w.op, t.x,
-        w.op === 'groupNorm' ? { numGroups: GROUPS } : w.op === 'layerNorm' || w.op === 'rmsNorm' ? { normalizedShape: w.storage.slice(1) }
-          : w.op === 'bnTrain' ? { training: true } : { runningMean: t.runningMean, runningVar: t.runningVar });
       return {
         run() {
           y?.dispose();
           y = callOp(engine, w, t);
         },
+        // The op waits in normgpu's batch until the end of the task; submit it now.
+        flush: () => engine.flush(),
         read: () => y!.read(),
-        note: backend === 'webgpu' ? plan.kernels.map((k) => `${k.stage}:${k.variant}`).join(' → ') : undefined,
+        note: backend === 'webgpu' ? planNote(engine, w, t) : undefined,
         release() {
           y?.dispose();
           for (const v of Object.values(t)) v?.dispose();

@@ -22,6 +22,8 @@ export interface Contender {
   info: Record<string, string>;
   /** null when the contender can run the workload, else why not. */
   unsupported?(w: Workload): string | null;
+  /** Why the workload is not run although it could be (another column already covers it), else null. */
+  skip?(w: Workload): string | null;
   prepare(w: Workload, data: WorkloadData): Promise<Prepared>;
   dispose(): void;
 }
