@@ -4,13 +4,34 @@
  */
 import { CONTENDER_IDS, runBrowserBenchmark, type ContenderId, type Scope } from '../bench/browser';
 import { chartSvg, derive, fmtErr, fmtGbps, fmtMs, fmtX, isPeer, workloadLabel } from '../bench/format';
-import type { BenchReport } from '../bench/runner';
+import type { BenchReport, WorkloadResult } from '../bench/runner';
 import type { DemoContext } from './context';
 import { el } from './draw';
 
 const LABELS: Record<ContenderId, string> = {
-  normgpu: 'normgpu (WebGPU)', 'normgpu-cpu': 'normgpu CPU', tfjs: 'TF.js (webgpu)', ort: 'ONNX Runtime Web (webgpu)', 'ort-nchw': 'ORT, preferredLayout NCHW',
+  normgpu: 'normgpu (WebGPU)', 'normgpu-cpu': 'normgpu CPU', tfjs: 'TF.js (webgpu)',
+  'ort-jsep': 'ONNX Runtime Web (JSEP)', 'ort-jsep-nchw': 'ORT JSEP, preferredLayout NCHW',
+  'ort-webgpu': 'ONNX Runtime Web (native WebGPU EP)', 'ort-webgpu-nchw': 'ORT native, preferredLayout NCHW',
 };
+
+/**
+ * normgpu's speed-up over the fastest other contender that ran, its own CPU backend included
+ * (above 1: normgpu is faster). A CPU time is wall clock, so it is set against normgpu's wall
+ * time (call to GPU done), not its GPU timestamps; peers are set against the same kind of time.
+ */
+function speedUp(report: BenchReport, wr: WorkloadResult): { ratio: number; vs: string } | null {
+  const ours = wr.results.normgpu;
+  if (ours?.ms == null) return null;
+  let best: { ratio: number; vs: string } | null = null;
+  for (const c of report.contenders) {
+    const r = wr.results[c.id];
+    if (c.id === 'normgpu' || r?.ms == null) continue;
+    const mine = c.kind === 'cpu' ? ours.wallMs ?? ours.ms : ours.ms;
+    const ratio = r.ms / mine;
+    if (!best || ratio < best.ratio) best = { ratio, vs: c.id };
+  }
+  return best;
+}
 
 export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
   const scopeSel = el('select', { 'data-testid': 'bench-scope' });
@@ -67,9 +88,16 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
         if (!r) return el('td', { text: '–' });
         if (r.held) return el('td', { text: 'held', title: r.held });
         if (r.error) return el('td', { class: 'bad', text: 'fail', title: r.error });
-        return el('td', { text: fmtMs(r.ms) + (r.iterations < wr.workload.iterations ? '*' : ''), title: r.note ?? '' });
+        if (r.ms == null) return el('td', { text: '–', title: r.skipped ?? '' });
+        return el('td', {
+          text: fmtMs(r.ms) + (r.iterations < wr.workload.iterations ? '*' : ''), title: r.note ?? '',
+          'data-id': id, 'data-ms': String(r.ms), 'data-wall-ms': String(r.wallMs ?? r.ms),
+        });
       };
-      const sp = d.speedup;
+      const sp = speedUp(report, wr);
+      // Classed on the shown (rounded) figure: 1.00× is neither a win nor a loss.
+      const shown = sp && Number(sp.ratio.toFixed(2));
+      const vsLabel = sp && (cs.find((c) => c.id === sp.vs)?.label ?? sp.vs);
       t.append(el('tr', {},
         el('td', { text: workloadLabel(wr) }),
         el('td', { text: fmtMs(d.vec4Ms) }),
@@ -79,7 +107,10 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
         el('td', { text: fmtMs(wr.results.normgpu?.readMs) }),
         ...cs.filter((c) => c.id === 'normgpu-cpu').map((c) => cellMs(c.id)),
         ...peers.map((p) => cellMs(p.id)),
-        el('td', { class: sp == null ? '' : sp >= 1 ? 'good' : 'bad', text: sp == null ? '–' : `${sp.toFixed(2)}×` }),
+        sp == null ? el('td', { text: '–' }) : el('td', {
+          class: shown! > 1 ? 'good' : shown! < 1 ? 'bad' : '', text: `${sp.ratio.toFixed(2)}× vs ${vsLabel}`,
+          'data-speedup': String(sp.ratio), 'data-vs': sp.vs,
+        }),
       ));
       acc.append(el('tr', {},
         el('td', { text: workloadLabel(wr) }),
@@ -88,7 +119,7 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
       ));
     }
     table.innerHTML = '';
-    table.append(t, el('p', { class: 'small muted', text: 'Median ms per call (hover a cell for what ran; * = fewer timed calls, held = too slow for the default budget). speed-up = fastest peer ÷ normgpu, red where normgpu is slower.' }),
+    table.append(t, el('p', { class: 'small muted', text: 'Median ms per call (hover a cell for what ran; * = fewer timed calls, held = too slow for the default budget). speed-up = the fastest other contender, normgpu\'s own CPU backend included, ÷ normgpu: green above 1 (normgpu is faster), red below. Against the CPU backend both times are wall clock (normgpu: call to GPU done).' }),
       el('h3', { text: 'Time ÷ vec4 copy, and accuracy', style: 'margin-top:14px' }), acc,
       el('p', { class: 'small muted', text: 'xvec4 = time ÷ the vec4 copy kernel on the same bytes (about 1.5 is an ideal two-pass normalization, 1.0 a single-pass one). max err = max |y − normgpu\'s float64 CPU reference|.' }));
     const failed = cs.filter((c) => c.error);

@@ -320,8 +320,8 @@ export function mountDataset(root: HTMLElement, ctx: DemoContext): void {
     };
     figures.innerHTML = '';
     figures.append(
-      figure(planesImage(meanImage, size, 255), 'ds-mean-image', 'Mean image', `of ${r.images} images at ${size} × ${size}, values × 255`),
-      figure(planesImage(stdImage, size, k), 'ds-std-image', 'Std image', `(biased, per value) × ${fmt(k)}, so that the largest, ${fmt(topStd)}, is full brightness`),
+      figure(planesImage(meanImage, size, 255), 'ds-mean-image', 'Mean image', `of ${r.images} images at ${size} × ${size}, 0 black, 1 white`),
+      figure(planesImage(stdImage, size, k), 'ds-std-image', 'Std image', `(biased, per value), scaled so the largest is white (max ${fmt(topStd)})`),
     );
 
     let cpuMaxRelDiff: number | null = null;

@@ -12,12 +12,11 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
-import type { Page } from 'puppeteer-core';
+import type { Page } from 'puppeteer';
 import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { decodePng } from './demo-png';
-import puppeteer from 'puppeteer-core';
+import { PNG } from 'pngjs';
+import puppeteer from 'puppeteer';
 import { findChromium, launchChromium, REPO_ROOT, type LaunchedBrowser } from './harness';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -81,10 +80,10 @@ interface PlaygroundReport {
 
 /** Float64 reference of the playground's presets, from the PNG decoded here. */
 function expected(preset: string) {
-  const png = decodePng(readFileSync(join(REPO_ROOT, 'demo', 'assets', 'sample.png')));
-  const { width, height, channels: k } = png;
+  const png = PNG.sync.read(readFileSync(join(REPO_ROOT, 'demo', 'assets', 'sample.png')));
+  const { width, height } = png;
   const plane = width * height;
-  const byte = (c: number, i: number) => png.data[i * k + c];
+  const byte = (c: number, i: number) => png.data[i * 4 + c];
   const channelMean = (c: number) => {
     let s = 0;
     for (let i = 0; i < plane; i++) s += byte(c, i) / 255;
@@ -198,7 +197,7 @@ test('a short benchmark run in the page completes and renders its table and char
   await page.waitForFunction('window.demo.results.benchmark', { timeout: 240_000, polling: 1000 });
   const r = (await demoState(page)).results.benchmark as { workloads: number; contenders: { id: string; error: string | null }[] };
   expect(r.workloads).toBe(14);
-  expect(r.contenders.map((c) => c.id)).toEqual(['normgpu', 'normgpu-cpu', 'tfjs', 'ort', 'ort-nchw']);
+  expect(r.contenders.map((c) => c.id)).toEqual(['normgpu', 'normgpu-cpu', 'tfjs', 'ort-jsep', 'ort-jsep-nchw', 'ort-webgpu', 'ort-webgpu-nchw']);
   expect(r.contenders.filter((c) => c.error)).toEqual([]);
   const rows = await page.$$eval('[data-testid=bench-table] tr', (trs) => trs.length);
   expect(rows).toBe(1 + 14);
@@ -206,6 +205,30 @@ test('a short benchmark run in the page completes and renders its table and char
   expect(bars).toBeGreaterThan(14);
   const failed = await page.$$eval('[data-testid=bench-table] td.bad', (tds) => tds.filter((td) => td.textContent === 'fail').map((td) => td.getAttribute('title')));
   expect(failed).toEqual([]);
+  // speed-up = the fastest other contender, normgpu's CPU backend included (wall clock against
+  // normgpu's wall clock), ÷ normgpu; green only above 1.
+  const speedups = await page.$$eval('[data-testid=bench-table] tr', (trs) => trs.slice(1).map((tr) => {
+    const sp = tr.querySelector('td[data-speedup]') as HTMLElement | null;
+    return {
+      times: Array.from(tr.querySelectorAll('td[data-id]')).map((td) => {
+        const d = (td as HTMLElement).dataset;
+        return { id: d.id!, ms: Number(d.ms), wallMs: Number(d.wallMs) };
+      }),
+      ratio: sp ? Number(sp.dataset.speedup) : null, vs: sp?.dataset.vs ?? null, cls: sp?.className ?? null, text: sp?.textContent ?? null,
+    };
+  }));
+  expect(speedups).toHaveLength(14);
+  for (const row of speedups) {
+    const ours = row.times.find((t) => t.id === 'normgpu')!;
+    expect(ours, 'normgpu timed').toBeDefined();
+    expect(row.times.some((t) => t.id === 'normgpu-cpu'), 'CPU backend timed').toBe(true);
+    const ratios = row.times.filter((t) => t.id !== 'normgpu').map((t) => ({ id: t.id, ratio: t.ms / (t.id === 'normgpu-cpu' ? ours.wallMs : ours.ms) }));
+    const best = ratios.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+    expect(row.ratio, JSON.stringify(row)).toBeCloseTo(best.ratio, 9);
+    expect(row.vs).toBe(best.id);
+    const shown = Number(best.ratio.toFixed(2));
+    expect(row.cls, row.text!).toBe(shown > 1 ? 'good' : shown < 1 ? 'bad' : '');
+  }
   await page.screenshot({ path: join(ARTIFACTS, 'demo-benchmark.png'), fullPage: true });
   await page.close();
   expect(problems).toEqual([]);
@@ -330,6 +353,9 @@ test('the dataset tab computes the statistics of its generated sample set, equal
     expect(drawn.colours, id).toBeGreaterThan(100);
   }
 
+  const caption = await page.$eval('[data-testid=ds-std-image] + figcaption', (e) => e.textContent ?? '');
+  expect(caption).toMatch(/scaled so the largest is white \(max [0-9.e-]+\)/);
+
   // Copy as preset: through the clipboard, and through the visible fallback when it is refused.
   expect(r.snippet).toBe(`preprocess(engine, image, { mean: [${r.mean.map((v) => v.toFixed(4)).join(', ')}], std: [${r.std.map((v) => v.toFixed(4)).join(', ')}] })`);
   await page.evaluate(() => {
@@ -354,23 +380,11 @@ test('the dataset tab computes the statistics of its generated sample set, equal
 
 /** An 8-bit RGB PNG (no colour chunks, so the browser decodes the bytes as they are). */
 function encodePng(width: number, height: number, rgb: (x: number, y: number) => [number, number, number]): Buffer {
-  const raw = Buffer.alloc((width * 3 + 1) * height);
+  const data = Buffer.alloc(width * height * 4);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) raw.set(rgb(x, y), y * (width * 3 + 1) + 1 + x * 3);
+    for (let x = 0; x < width; x++) data.set([...rgb(x, y), 255], (y * width + x) * 4);
   }
-  const chunk = (type: string, body: Buffer) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt32BE(body.length);
-    head.write(type, 4, 'latin1');
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), body])));
-    return Buffer.concat([head, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return PNG.sync.write({ width, height, data }, { colorType: 2 });
 }
 
 test('a folder dropped on the dataset tab is walked recursively and its statistics match the reference', async () => {
@@ -416,6 +430,26 @@ test('a folder dropped on the dataset tab is walked recursively and its statisti
     rmSync(dir, { recursive: true, force: true });
   }
 }, 240_000);
+
+test('at 420 px wide the tab bar wraps: no tab is clipped and nothing scrolls sideways', async () => {
+  const page = await open('/#benchmark');
+  await page.setViewport({ width: 420, height: 800 });
+  const bar = await page.$eval('nav.tabs', (nav) => ({
+    scrollWidth: nav.scrollWidth,
+    clientWidth: nav.clientWidth,
+    clipped: Array.from(nav.querySelectorAll('button')).filter((b) => {
+      const r = b.getBoundingClientRect();
+      return r.left < 0 || r.right > document.documentElement.clientWidth;
+    }).map((b) => b.textContent),
+  }));
+  expect(bar.scrollWidth, 'tab bar scrollWidth vs clientWidth').toBeLessThanOrEqual(bar.clientWidth);
+  expect(bar.clipped).toEqual([]);
+  const page420 = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth }));
+  expect(page420.scrollWidth, 'benchmark tab scrollWidth vs clientWidth').toBeLessThanOrEqual(page420.clientWidth);
+  await page.screenshot({ path: join(ARTIFACTS, 'demo-420px.png') });
+  await page.close();
+  expect(problems).toEqual([]);
+});
 
 test('without WebGPU the page runs on the CPU backend and says so', async () => {
   const page = await open('/?backend=cpu');
