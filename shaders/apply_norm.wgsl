@@ -1,4 +1,4 @@
-// Stage 3: the fused elementwise normalize, y = ((x - shift) - mean) * (rstd * weight) + bias.
+// Stage 3: the fused elementwise normalize, y = ((x * k - shift) - mean) * (rstd / k * weight) + bias.
 //
 // The tensor is walked as rows of `width` contiguous floats, laid out so that index math
 // happens once per row, not once per element:
@@ -9,7 +9,9 @@
 //     channels or one token's features) — the affine index is the column w, and the group is
 //     ((r / groupDiv) % groupMod) * groupMul plus 0, w, or w / columnGroupDiv (COLUMN_GROUPS).
 // Subtracting the group mean as the pair (shift, mean) from finalize_stats keeps large offsets
-// exact.
+// exact. k (stats.w, stats.z holding rstd / k) is 1 except for groups whose statistics had to
+// be rescued (welford.wgsl): scaling x by k first keeps x - mean and rstd within float32 for
+// inputs up to its limits.
 //
 // A workgroup is `tw` invocations along a row by WG / tw rows; it strides over rows, and each
 // invocation steps along its row by tw, so the inner loop has no division at all. tw (a power
@@ -58,12 +60,13 @@ fn columnGroup(w: u32) -> u32 {
   }
 }
 
-// Affine of one element: (stats, weight, bias) folded to y = ((v - shift) - mean) * a + b.
+// Affine of one element: (stats, weight, bias) folded to y = ((v * k - shift) - mean) * a + b.
 struct Affine {
   shift: f32,
   mean: f32,
   a: f32,
   b: f32,
+  k: f32,
 }
 
 fn affineOf(g: u32, k: u32) -> Affine {
@@ -72,7 +75,7 @@ fn affineOf(g: u32, k: u32) -> Affine {
   var b = 0.0;
   if (HAS_WEIGHT) { a *= weight[k]; }
   if (HAS_BIAS) { b = bias[k]; }
-  return Affine(st.x, st.y, a, b);
+  return Affine(st.x, st.y, a, b, st.w);
 }
 
 fn columnAffine(rowGroup: u32, w: u32) -> Affine {
@@ -80,7 +83,7 @@ fn columnAffine(rowGroup: u32, w: u32) -> Affine {
 }
 
 fn apply1(v: f32, f: Affine) -> f32 {
-  return ((v - f.shift) - f.mean) * f.a + f.b;
+  return ((v * f.k - f.shift) - f.mean) * f.a + f.b;
 }
 
 @compute @workgroup_size(WG)
@@ -115,7 +118,7 @@ fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     let f = affineOf(((r / params.groupDiv) % params.groupMod) * params.groupMul, (r / params.paramDiv) % params.paramMod);
     let base = r * perRow;
     for (var c = lid % tw; c < perRow; c += tw) {
-      y4[base + c] = ((x4[base + c] - f.shift) - f.mean) * f.a + f.b;
+      y4[base + c] = ((x4[base + c] * f.k - f.shift) - f.mean) * f.a + f.b;
     }
   }
 }
@@ -138,14 +141,14 @@ fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgr
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[c]; }
       if (HAS_BIAS) { b = bias4[c]; }
-      y4[base + c] = ((x4[base + c] - st.x) - st.y) * a + b;
+      y4[base + c] = ((x4[base + c] * st.w - st.x) - st.y) * a + b;
     }
   }
 }
 
-// Channels-last rows (one pixel's channels): four planes folded by fold_affine.wgsl. The grid's
+// Channels-last rows (one pixel's channels): five planes folded by fold_affine.wgsl. The grid's
 // y is the sample, so an invocation loads its column's plane values once and then walks rows;
-// the inner loop is a load, a multiply-add and a store.
+// the inner loop is a load, three arithmetic ops and a store.
 @group(0) @binding(1) var<storage, read> planes4: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
@@ -162,9 +165,10 @@ fn main_vec4_pixels(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     let mean = planes4[plane + t];
     let a = planes4[2u * plane + t];
     let b = planes4[3u * plane + t];
+    let k = planes4[4u * plane + t];
     for (var r = o * rowsPerSample + wid.x * tr + lid / tw; r < (o + 1u) * rowsPerSample; r += nwg.x * tr) {
       let i = r * perRow + c;
-      y4[i] = ((x4[i] - shift) - mean) * a + b;
+      y4[i] = ((x4[i] * k - shift) - mean) * a + b;
     }
   }
 }

@@ -3,9 +3,10 @@
 // In channels-last tensors a row is one pixel's C channels, each channel possibly of another
 // statistics group. Gathering (stats[g], weight[c], bias[c]) per element would make the apply
 // stage latency-bound; instead this small stage writes, for every (sample o, channel c), the
-// four numbers the apply stage needs, as four planes of O*C floats so that the apply stage
+// five numbers the apply stage needs, as five planes of O*C floats so that the apply stage
 // reads four channels of each plane with one vec4 load:
-//   shift[t], mean[t], a[t] = rstd * weight[c], b[t] = bias[c],   t = o*C + c,
+//   shift[t], mean[t], a[t] = rstd * weight[c], b[t] = bias[c], k[t],   t = o*C + c,
+// for y = ((x * k - shift) - mean) * a + b (k is 1 except for rescued groups, see welford.wgsl),
 // where the group of (o, c) is o*Q + c / (C/Q).
 
 override WG: u32 = 64;
@@ -40,4 +41,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   planes[n + t] = st.y;
   planes[2u * n + t] = a;
   planes[3u * n + t] = b;
+  planes[4u * n + t] = st.w;
 }

@@ -4,8 +4,13 @@
 // WG * 4 * K floats, each invocation loads up to K vec4s of its group into registers, folds
 // them with Welford (shifted by the group's first element), and `workgroupMerge` (subgroup or
 // workgroup-memory variant, linked from merge_*.wgsl) combines the invocations. Invocation 0
-// publishes (mean, rstd) through workgroup memory, and every invocation normalizes the values
-// it still holds. The input is read once and the output written once: the traffic of a copy.
+// publishes the affine (shift, mean, a, k) through workgroup memory, and every invocation
+// normalizes the values it still holds: y = ((x * k - shift) - mean) * a * weight + bias. The
+// input is read once and the output written once: the traffic of a copy.
+//
+// A group whose plain statistics fail (welford.wgsl's `rescueUnit`: overflow, non-finite
+// samples, or with RESCUE_TINY underflow) is re-read by invocation 0 alone before it
+// publishes, in the rescue's unit (then k): no barrier is added, and only such groups pay.
 //
 // The affine index of element e of group (o, q) is q * paramQ + e / paramS, as in
 // normalize_serial.wgsl: `main_spans` serves paramS % 4 == 0 (one index per vec4), and
@@ -33,13 +38,28 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
 
-var<workgroup> published: vec3<f32>;
+var<workgroup> published: vec4<f32>;
 
-// Loads the group into `v`, merges its statistics and returns (shift, mean, rstd) to all.
-fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> vec3<f32> {
+// The statistics of a rescue pass in `unit` (welford.wgsl), by invocation 0 alone.
+fn rescueGroup(base4: u32, shift: f32, unit: f32) -> Stats {
+  let n4 = params.s / 4u;
+  let sh = shift * unit;
+  var m = NO_MOMENTS;
+  for (var b = 0u; b < n4; b += RESCUE_BLOCK / 4u) {
+    var block = NO_MOMENTS;
+    for (var j = b; j < min(b + RESCUE_BLOCK / 4u, n4); j++) {
+      block = push4(block, x4[base4 + j] * unit, sh);
+    }
+    m = chanMerge(m, block);
+  }
+  return Stats(m, sh, unit);
+}
+
+// Loads the group into `v`, merges its statistics and returns the affine (shift, mean, a, k) to all.
+fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> vec4<f32> {
   let n4 = params.s / 4u;
   let shift = groupShift(x4[base4].x);
-  var acc = Moments(0.0, 0.0, 0.0);
+  var acc = NO_MOMENTS;
   for (var k = 0u; k < K; k++) {
     let j = lid + k * WG;
     if (j < n4) {
@@ -49,11 +69,10 @@ fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> ve
   }
   let total = workgroupMerge(acc, lid);
   if (lid == 0u) {
-    if (SQUARE) {
-      published = vec3<f32>(0.0, 0.0, 1.0 / sqrt(total.mean + params.eps));
-    } else {
-      published = vec3<f32>(shift, total.mean, 1.0 / sqrt(total.m2 / f32(params.s) + params.eps));
-    }
+    let unit = rescueUnit(total, shift);
+    var st = Stats(total, shift, 1.0);
+    if (unit != 1.0) { st = rescueGroup(base4, shift, unit); }
+    published = normAffine(st, f32(params.s), params.eps);
   }
   return workgroupUniformLoad(&published);
 }
@@ -74,7 +93,7 @@ fn main_spans(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
       var b = 0.0;
       if (HAS_WEIGHT) { a *= weight[p]; }
       if (HAS_BIAS) { b = bias[p]; }
-      y4[base4 + j] = ((v[k] - f.x) - f.y) * a + b;
+      y4[base4 + j] = ((v[k] * f.w - f.x) - f.y) * a + b;
     }
   }
 }
@@ -94,7 +113,7 @@ fn main_features(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[p4 + j]; }
       if (HAS_BIAS) { b = bias4[p4 + j]; }
-      y4[base4 + j] = ((v[k] - f.x) - f.y) * a + b;
+      y4[base4 + j] = ((v[k] * f.w - f.x) - f.y) * a + b;
     }
   }
 }

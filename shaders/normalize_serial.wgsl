@@ -14,6 +14,10 @@
 // loops are split at multiples of paramS so that no element needs a division.
 // MODE 0 (batch) may also apply PyTorch's running-statistics update (group g is channel g
 // for BatchNorm); MODE 2 (rms) accumulates x^2 (welford.wgsl's SQUARE).
+// A group whose plain statistics fail (welford.wgsl's `rescueUnit`: overflow, non-finite
+// samples, or with RESCUE_TINY underflow) takes one more pass, the rescue, before the affine
+// one. The affine is y = ((x * k - shift) - mean) * a * weight + bias, a = rstd / k, with k = 1
+// except for rescued groups.
 //
 // When runs are multiples of four floats the vec4 entry points read and write whole vec4s:
 // a CPU adapter turns each lane's scalar load into a separate gather, so this quarters them.
@@ -50,32 +54,59 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
 
-// Group g's affine from its merged statistics; applies the running update where asked.
-// Returns (shift, mean, rstd): y = ((x - shift) - mean) * rstd * weight + bias.
-fn groupAffine(g: u32, acc: Moments, shift: f32) -> vec3<f32> {
+// Group g's affine (shift, mean, a, k) from its statistics (welford.wgsl's normAffine); applies
+// the running update where asked.
+fn groupAffine(g: u32, s: Stats) -> vec4<f32> {
   let n = f32(params.p * params.s);
-  if (MODE == 2u) {
-    return vec3<f32>(0.0, 0.0, 1.0 / sqrt(acc.mean + params.eps));
-  }
-  if (UPDATE_RUNNING) {
+  if (MODE == 0u && UPDATE_RUNNING) {
     let m = params.momentum;
-    runningMean[g] = (1.0 - m) * runningMean[g] + m * (shift + acc.mean);
-    runningVar[g] = (1.0 - m) * runningVar[g] + m * (acc.m2 / (n - 1.0));
+    let batch = plainMoments(s, n - 1.0);
+    runningMean[g] = (1.0 - m) * runningMean[g] + m * batch.x;
+    runningVar[g] = (1.0 - m) * runningVar[g] + m * batch.y;
   }
-  return vec3<f32>(shift, acc.mean, 1.0 / sqrt(acc.m2 / n + params.eps));
+  return normAffine(s, n, params.eps);
 }
 
-// First pass of the vec4 entries: statistics of group g; `base4` is its first vec4.
-fn groupMoments4(base4: u32, shift: f32) -> Moments {
-  let qs4 = params.q * params.s / 4u;
-  var acc = NO_SAMPLES;
-  for (var p = 0u; p < params.p; p++) {
-    let row = base4 + p * qs4;
-    for (var s = 0u; s < params.s / 4u; s++) {
-      acc = blockedPush4(acc, x4[row + s], shift);
+// Statistics of the group at `base` (scalar entry). The plain pass runs with unit 1; where it
+// fails, the same loop runs again as the rescue pass (one copy of the loop: a second one
+// slows this kernel on software adapters more than the multiply by `unit` does).
+fn groupStats(base: u32, shift: f32) -> Stats {
+  let qs = params.q * params.s;
+  var unit = 1.0;
+  loop {
+    let sh = shift * unit;
+    var acc = NO_SAMPLES;
+    for (var p = 0u; p < params.p; p++) {
+      let row = base + p * qs;
+      for (var s = 0u; s < params.s; s++) {
+        acc = blockedPush(acc, x[row + s] * unit, sh);
+      }
     }
+    let total = blockedTotal(acc);
+    let next = rescueUnit(total, shift);
+    if (unit != 1.0 || next == 1.0) { return Stats(total, sh, unit); }
+    unit = next;
   }
-  return blockedTotal(acc);
+}
+
+// The same for the vec4 entries; `base4` is the group's first vec4.
+fn groupStats4(base4: u32, shift: f32) -> Stats {
+  let qs4 = params.q * params.s / 4u;
+  var unit = 1.0;
+  loop {
+    let sh = shift * unit;
+    var acc = NO_SAMPLES;
+    for (var p = 0u; p < params.p; p++) {
+      let row = base4 + p * qs4;
+      for (var s = 0u; s < params.s / 4u; s++) {
+        acc = blockedPush4(acc, x4[row + s] * unit, sh);
+      }
+    }
+    let total = blockedTotal(acc);
+    let next = rescueUnit(total, shift);
+    if (unit != 1.0 || next == 1.0) { return Stats(total, sh, unit); }
+    unit = next;
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -85,17 +116,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let q = g % params.q;
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + q * params.s;
-  let shift = groupShift(x[base]);
-
-  var acc = NO_SAMPLES;
-  for (var p = 0u; p < params.p; p++) {
-    let row = base + p * qs;
-    for (var s = 0u; s < params.s; s++) {
-      acc = blockedPush(acc, x[row + s], shift);
-    }
-  }
-
-  let f = groupAffine(g, blockedTotal(acc), shift);
+  let f = groupAffine(g, groupStats(base, groupShift(x[base])));
 
   let spans = params.s / params.paramS;
   for (var p = 0u; p < params.p; p++) {
@@ -107,7 +128,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       if (HAS_WEIGHT) { a *= weight[k]; }
       if (HAS_BIAS) { b = bias[k]; }
       for (var s = 0u; s < params.paramS; s++) {
-        y[i] = ((x[i] - f.x) - f.y) * a + b;
+        y[i] = ((x[i] * f.w - f.x) - f.y) * a + b;
         i++;
       }
     }
@@ -121,8 +142,7 @@ fn main_vec4_spans(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let q = g % params.q;
   let qs4 = params.q * params.s / 4u;
   let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
-  let shift = groupShift(x4[base4].x);
-  let f = groupAffine(g, groupMoments4(base4, shift), shift);
+  let f = groupAffine(g, groupStats4(base4, groupShift(x4[base4].x)));
 
   let spans = params.s / params.paramS;
   for (var p = 0u; p < params.p; p++) {
@@ -134,7 +154,7 @@ fn main_vec4_spans(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
       if (HAS_WEIGHT) { a *= weight[k]; }
       if (HAS_BIAS) { b = bias[k]; }
       for (var s = 0u; s < params.paramS / 4u; s++) {
-        y4[i] = ((x4[i] - f.x) - f.y) * a + b;
+        y4[i] = ((x4[i] * f.w - f.x) - f.y) * a + b;
         i++;
       }
     }
@@ -148,8 +168,7 @@ fn main_vec4_features(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   let q = g % params.q;
   let qs4 = params.q * params.s / 4u;
   let base4 = (g / params.q) * params.p * qs4 + q * params.s / 4u;
-  let shift = groupShift(x4[base4].x);
-  let f = groupAffine(g, groupMoments4(base4, shift), shift);
+  let f = groupAffine(g, groupStats4(base4, groupShift(x4[base4].x)));
 
   // paramS is 1 here: the affine index of element s is q * paramQ + s, a multiple of 4 at s = 0.
   let k4 = q * params.paramQ / 4u;
@@ -160,7 +179,7 @@ fn main_vec4_features(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[k4 + s]; }
       if (HAS_BIAS) { b = bias4[k4 + s]; }
-      y4[row + s] = ((x4[row + s] - f.x) - f.y) * a + b;
+      y4[row + s] = ((x4[row + s] * f.w - f.x) - f.y) * a + b;
     }
   }
 }

@@ -13,7 +13,9 @@
 // never by waiting on another workgroup here.
 //
 // Samples are shifted by the group's first element before accumulation (see welford.wgsl).
-// Output: partials[g * chunks + c] = (n, mean, M2, shift).
+// A chunk whose plain statistics fail (welford.wgsl's `rescueUnit`) is re-read by invocation 0
+// alone, which adds no barrier and costs only such chunks.
+// Output: partials[g * chunks + c] = welford.wgsl's `partialOf`: (n * unit, mean, M2, shift).
 
 override WG: u32 = 256;
 
@@ -48,13 +50,28 @@ fn main(
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);
 
-  var acc = Moments(0.0, 0.0, 0.0);
+  var acc = NO_MOMENTS;
   for (var j = start + lid; j < end; j += WG) {
     let p = j / params.s;
     acc = pushSample(acc, x[base + p * qs + (j - p * params.s)], shift);
   }
   let total = workgroupMerge(acc, lid);
   if (lid == 0u) {
-    partials[g * params.chunks + c] = vec4<f32>(total.n, total.mean, total.m2, shift);
+    let unit = rescueUnit(total, shift);
+    var st = Stats(total, shift, 1.0);
+    if (unit != 1.0) {
+      let sh = shift * unit;
+      var m = NO_MOMENTS;
+      for (var b = start; b < end; b += RESCUE_BLOCK) {
+        var block = NO_MOMENTS;
+        for (var j = b; j < min(b + RESCUE_BLOCK, end); j++) {
+          let p = j / params.s;
+          block = pushSample(block, x[base + p * qs + (j - p * params.s)] * unit, sh);
+        }
+        m = chanMerge(m, block);
+      }
+      st = Stats(m, sh, unit);
+    }
+    partials[g * params.chunks + c] = partialOf(st);
   }
 }

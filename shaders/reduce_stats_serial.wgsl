@@ -8,8 +8,9 @@
 // Invocation t owns chunk c = t / groups of group g = t % groups of the [O, P, Q, S] view:
 // elements [c*chunkLen, (c+1)*chunkLen) of the group's P*S, walked in memory order without a
 // division per element. Neighbouring lanes take neighbouring groups, which in channels-last
-// views are neighbouring floats. Samples are shifted by the group's first element (welford.wgsl).
-// Output: partials[g * chunks + c] = (n, mean, M2, shift), merged by finalize_stats.
+// views are neighbouring floats. Samples are shifted by the group's first element (welford.wgsl);
+// a chunk whose plain statistics fail (`rescueUnit`) takes a second, rescue pass.
+// Output: partials[g * chunks + c] = welford.wgsl's `partialOf`, merged by finalize_stats.
 
 override WG: u32 = 64;
 
@@ -51,5 +52,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
   let total = blockedTotal(acc);
-  partials[g * params.chunks + c] = vec4<f32>(total.n, total.mean, total.m2, shift);
+  let unit = rescueUnit(total, shift);
+  var st = Stats(total, shift, 1.0);
+  if (unit != 1.0) {
+    let sh = shift * unit;
+    var m = NO_MOMENTS;
+    for (var b = start; b < end; b += RESCUE_BLOCK) {
+      var block = NO_MOMENTS;
+      for (var j = b; j < min(b + RESCUE_BLOCK, end); j++) {
+        let p = j / params.s;
+        block = pushSample(block, x[base + p * qs + (j - p * params.s)] * unit, sh);
+      }
+      m = chanMerge(m, block);
+    }
+    st = Stats(m, sh, unit);
+  }
+  partials[g * params.chunks + c] = partialOf(st);
 }

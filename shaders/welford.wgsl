@@ -13,15 +13,35 @@
 // with both infinities), its variance NaN. Once the running mean is not finite, `mean + delta/n`
 // would make inf - inf = NaN of every later sample, so the mean then just adds the sample
 // (inf + finite = inf, inf - inf = NaN, as the sum does); M2 turns NaN by itself.
+//
+// Squares that overflow (x^2 for RMSNorm beyond |x| ~ 1.8e19, shifted ones for variances of
+// deviations beyond that, or x - shift itself beyond float32 when inputs of both signs near
+// 3e38 meet) are not paid for in the hot loop: they make the mean or M2 not finite, and
+// `rescueUnit` then asks the stage for a rescue pass over the same samples pre-scaled by the
+// power of two RESCUE, x * RESCUE - shift * RESCUE (exact, but for samples below 2^-26 that
+// no group which overflowed can notice), whose statistics cannot overflow. Samples that are NaN or infinite give the same NaN/inf in either
+// pass, so they cost a second pass but no change. Squares that underflow (deviations or x
+// below ~1e-19) matter only where eps cannot hide them: with RESCUE_TINY (set by the planner
+// where eps < 2^-60) a variance or mean square below 2^-100 is rescued the same way with
+// TINY_UNIT. Statistics of
+// a rescue pass are in its unit (`Stats`): mean and shift scaled by it, M2 and means of
+// squares by its square. The apply stage takes them as they are, y = ((x * k - shift) - mean)
+// * rstd with k = the unit, so neither x - mean (up to twice float32's range) nor rstd (below
+// 1e-38) leaves float32. Rescue loops are written lean (Welford in blocks of RESCUE_BLOCK
+// merged by Chan): a second copy of the Blocked machinery in a kernel slows its hot loop.
 
 // Set by the stage's pipeline: accumulate x^2 (RMSNorm) instead of shifted x.
 override SQUARE: bool = false;
+// Set by the stage's pipeline where eps < 2^-60: rescue variances whose squares underflow.
+override RESCUE_TINY: bool = false;
 
 struct Moments {
   n: f32,
   mean: f32,
   m2: f32,
 }
+
+const NO_MOMENTS = Moments(0.0, 0.0, 0.0);
 
 // Not NaN or an infinity; a bit test, which survives compilers that assume finite floats.
 fn isFinite(v: f32) -> bool {
@@ -78,7 +98,6 @@ struct Blocked {
   block: Moments,
 }
 
-const NO_MOMENTS = Moments(0.0, 0.0, 0.0);
 const NO_SAMPLES = Blocked(NO_MOMENTS, NO_MOMENTS, NO_MOMENTS);
 
 // Folds a block `b` into `a` once it is full.
@@ -103,4 +122,109 @@ fn blockedPush4(a: Blocked, v: vec4<f32>, shift: f32) -> Blocked {
 
 fn blockedTotal(a: Blocked) -> Moments {
   return chanMerge(chanMerge(a.total, a.mid), a.block);
+}
+
+// ---- Rescue passes (see the header) ----
+
+const RESCUE: f32 = 0x1p-100f;
+const UNRESCUE: f32 = 0x1p100f;
+const TINY_UNIT: f32 = 0x1p64f;
+// Samples per Welford block of a rescue loop; the blocks merge with chanMerge.
+const RESCUE_BLOCK: u32 = 64u;
+
+// The unit of the rescue pass that plain statistics `m` of samples shifted by `shift` need:
+// RESCUE where they are not finite, TINY_UNIT (with RESCUE_TINY) where the variance (the mean
+// square for SQUARE) is below 2^-100 and every x * TINY_UNIT stays finite (for variances,
+// |shift| and |mean| below 2^60: a larger group with such a spread holds one value repeated,
+// whose M2 of 0 is exact), else 1 (none).
+fn rescueUnit(m: Moments, shift: f32) -> f32 {
+  if (!statsFinite(m)) { return RESCUE; }
+  if (!RESCUE_TINY || !statsTiny(m)) { return 1.0; }
+  return select(1.0, TINY_UNIT, SQUARE || (abs(shift) < 0x1p60f && abs(m.mean) < 0x1p60f));
+}
+
+// Whether statistics are finite (M2 is not kept for SQUARE).
+fn statsFinite(m: Moments) -> bool {
+  return isFinite(m.mean) && (SQUARE || isFinite(m.m2));
+}
+
+// Whether the variance (the mean square for SQUARE) is below 2^-100.
+fn statsTiny(m: Moments) -> bool {
+  if (SQUARE) { return m.mean < 0x1p-100f; }
+  return m.m2 < m.n * 0x1p-100f;
+}
+
+// 1 / unit, exactly.
+fn inverseUnit(unit: f32) -> f32 {
+  if (unit == RESCUE) { return UNRESCUE; }
+  if (unit == TINY_UNIT) { return 0x1p-64f; }
+  return 1.0;
+}
+
+// The binary exponent of a unit.
+fn unitExp(unit: f32) -> i32 {
+  if (unit == RESCUE) { return -100; }
+  if (unit == TINY_UNIT) { return 64; }
+  return 0;
+}
+
+// v * 2^k, exactly, by exponent arithmetic. Unit conversions need factors such as 2^-200 that
+// float32 cannot hold, and a compiler allowed to reassociate folds (v * 2^-100) * 2^-100 into
+// v * 0. Results below the normal range flush to (signed) 0, above it give inf; 0, inf and NaN
+// stay.
+fn ldexpExact(v: f32, k: i32) -> f32 {
+  var x = v;
+  var e = k;
+  if ((bitcast<u32>(x) & 0x7f800000u) == 0u) {
+    // Zero or subnormal: one exact product brings a subnormal into the normal range.
+    x = x * 0x1p64f;
+    e -= 64;
+  }
+  let bits = bitcast<u32>(x);
+  let biased = i32((bits >> 23u) & 0xffu);
+  if (biased == 0 || biased == 255) { return x; }
+  let sign = bits & 0x80000000u;
+  let scaled = biased + e;
+  if (scaled <= 0) { return bitcast<f32>(sign); }
+  if (scaled >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
+  return bitcast<f32>((bits & 0x807fffffu) | (u32(scaled) << 23u));
+}
+
+// A group's (or a chunk's) statistics in a unit (1, RESCUE or TINY_UNIT): those of the samples
+// x * unit - shift, with `shift` the scaled shift (0 for SQUARE, whose mean is then the mean
+// of (x * unit)^2).
+struct Stats {
+  m: Moments,
+  shift: f32,
+  unit: f32,
+}
+
+// A partial of stage 1 as stored: (n * unit, mean, M2, shift). The count carries the unit;
+// the ranges of n (below 2^32), n * RESCUE and n * TINY_UNIT never overlap.
+fn partialOf(s: Stats) -> vec4<f32> {
+  return vec4<f32>(s.m.n * s.unit, s.m.mean, s.m.m2, s.shift);
+}
+
+fn statsOf(p: vec4<f32>) -> Stats {
+  var unit = 1.0;
+  if (p.x < 0x1p-60f) { unit = RESCUE; }
+  if (p.x >= 0x1p40f) { unit = TINY_UNIT; }
+  return Stats(Moments(p.x * inverseUnit(unit), p.y, p.z), p.w, unit);
+}
+
+// The affine of the apply stage, (shift, mean, rstd / k, k): y = ((x * k - shift) - mean) *
+// (rstd / k), from a group's statistics over n samples; k is the statistics' unit. For SQUARE
+// rstd = 1 / sqrt(mean(x^2) + eps) and shift = mean = 0.
+fn normAffine(s: Stats, n: f32, eps: f32) -> vec4<f32> {
+  // eps in unit^2; plain groups skip the exponent arithmetic (it slows barrier kernels' tails).
+  var e = eps;
+  if (s.unit != 1.0) { e = ldexpExact(eps, 2 * unitExp(s.unit)); }
+  if (SQUARE) { return vec4<f32>(0.0, 0.0, 1.0 / sqrt(s.m.mean + e), s.unit); }
+  return vec4<f32>(s.shift, s.m.mean, 1.0 / sqrt(s.m.m2 / n + e), s.unit);
+}
+
+// The group mean and M2 / dof in plain units (either may overflow to inf, as the true values do).
+fn plainMoments(s: Stats, dof: f32) -> vec2<f32> {
+  let k = unitExp(s.unit);
+  return vec2<f32>(ldexpExact(s.shift + s.m.mean, -k), ldexpExact(s.m.m2 / dof, -2 * k));
 }

@@ -44,11 +44,19 @@ export interface GpuPlan {
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
   apply: { vec4: boolean; tw: number; workgroups: [number, number, number] } | null;
+  /**
+   * The statistics stages rescue variances and mean squares whose float32 squares underflow
+   * (welford.wgsl's RESCUE_TINY): only where eps is too small to hide them, since constant
+   * groups then pay a second pass.
+   */
+  rescueTiny: boolean;
 }
 
 export const REDUCE_WG = 256;
 export const SERIAL_WG = 64;
 export const APPLY_WG = 256;
+/** Below this eps a variance or mean square under 2^-100 changes rstd visibly (welford.wgsl's RESCUE_TINY). */
+const TINY_EPS = 2 ** -60;
 /** Enough workgroups in flight to fill any current GPU; more only adds merge work. */
 const TARGET_WORKGROUPS = 4096;
 /** Minimum elements per invocation before a group is split across more workgroups. */
@@ -98,17 +106,20 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
     return serial(1, 'small groups: packed one per invocation so no workgroup idles');
   }
 
-  if (v.s < 32 && v.o <= maxDim) {
-    const width = v.q * v.s;
-    const tx = Math.min(64, 2 ** Math.ceil(Math.log2(width)));
+  const width = v.q * v.s;
+  const tx = Math.min(64, 2 ** Math.ceil(Math.log2(width)));
+  const tiles = ceilDiv(width, tx);
+  // Column tiles beyond maxDim fold into z with the blocks o (reduce_stats_columns.wgsl).
+  const tilesX = Math.min(tiles, maxDim);
+  const tilesZ = v.o * ceilDiv(tiles, tilesX);
+  if (v.s < 32 && tilesZ <= maxDim) {
     const ty = REDUCE_WG / tx;
-    const tiles = ceilDiv(width, tx);
     const wanted = Math.max(1, Math.floor(TARGET_WORKGROUPS / (tiles * v.o)));
     const rowChunks = Math.min(ceilDiv(v.p, ty * MIN_PER_INVOCATION), wanted, maxDim);
     const chunkLen = ceilDiv(v.p, rowChunks);
     const chunks = ceilDiv(v.p, chunkLen);
     return {
-      variant: 'columns', view: v, workgroups: [tiles, chunks, v.o], tx, ty, chunkLen, chunks,
+      variant: 'columns', view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
       r1: chunks, r2: v.s, partials: v.o * chunks * width,
       why: `short runs (S=${v.s}): coalesced reads along rows, ${tx}x${ty} tiles`,
     };
@@ -151,7 +162,8 @@ function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
     };
   }
   const gpuShaped = a.prefer === 'parallel' || !a.software;
-  if (gpuShaped && entry && spec.view.p === 1 && spec.view.s <= ROWS_MAX_GROUP) {
+  // normalize_rows.wgsl has no running-statistics update (BatchNorm training with N = 1).
+  if (gpuShaped && entry && spec.view.p === 1 && spec.view.s <= ROWS_MAX_GROUP && !spec.updateRunning) {
     const x = Math.min(groups, a.maxWorkgroupsPerDim);
     return {
       kernel: 'rows', entry: `main_${entry}`, workgroups: [x, ceilDiv(groups, x), 1],
@@ -163,8 +175,9 @@ function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
 
 export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const groups = groupCount(spec.view);
+  const rescueTiny = (spec.mode === 'batch' || spec.mode === 'rms') && spec.eps < TINY_EPS;
   const fused = planFused(spec, a);
-  if (fused) return { fused, reduce: null, finalize: null, apply: null };
+  if (fused) return { fused, reduce: null, finalize: null, apply: null, rescueTiny };
   const count = elementCount(spec.view);
   const width = spec.rows.width;
   // Channels-last vec4 rows put samples on grid y, within the per-dimension limit.
@@ -185,5 +198,6 @@ export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
         ? [Math.min(ceilDiv(count / width / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
         : [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
     },
+    rescueTiny,
   };
 }
