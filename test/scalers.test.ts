@@ -201,6 +201,23 @@ describe('edge values, as scikit-learn', () => {
   });
 });
 
+describe('values whose squares overflow float32', () => {
+  test('StandardScaler agrees with float64 at 1e20 and 3e38 (the GPU's float32 partials overflow)', async () => {
+    const rows = [[1e20, 3e38], [-1e20, -3e38], [3e20, 1e38], [2e20, 0]];
+    const want = [rows.reduce((a, r) => a + r[0], 0) / 4, rows.reduce((a, r) => a + r[1], 0) / 4];
+    for (const [, engine] of backends()) {
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(rows);
+        for (let f = 0; f < 2; f++) {
+          expect(Math.abs(s.mean![f] - want[f]) / Math.abs(want[f] || 1), `${engine.backend} mean ${f}`).toBeLessThan(1e-6);
+          const v = rows.reduce((a, r) => a + (r[f] - want[f]) ** 2, 0) / 4;
+          expect(Math.abs(s.var![f] - v) / v, `${engine.backend} var ${f}`).toBeLessThan(1e-6);
+        }
+      });
+    }
+  });
+});
+
 describe('typed errors', () => {
 
   test('not fitted, wrong feature count, bad shapes and options', async () => {

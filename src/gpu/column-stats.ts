@@ -6,7 +6,8 @@
 import type { ColumnMoments, ColumnRequest, ScaleRequest, Storage } from '../backend';
 import { COLUMN_WG, MERGE_WG, planColumnStats, type ColumnStatsPlan, type MergePlan } from '../plan/column-stats';
 import { linearGrid } from '../plan/gpu-plan';
-import { fromPartials } from '../plan/moments64';
+import { columnStats, mergeStats } from '../cpu/column-stats';
+import { fromPartials, type Moments64 } from '../plan/moments64';
 import type { WebGpuBackend } from './backend';
 import { STORAGE_USAGE } from './flags';
 import { kernels } from './kernels';
@@ -62,7 +63,21 @@ export async function columnStatsGpu(backend: WebGpuBackend, x: Storage & { kind
     const g = plan.groupMerge;
     result.groups = fromPartials(arrays[k], arrays[k + 1], g.a, g.slices, g.c);
   }
-  return result;
+  if (!overflowed(result.columns) && !overflowed(result.groups)) return result;
+  // Deviations beyond ~1.8e19 overflow the float32 partials: rare enough to take the float64
+  // twin over the data read back, so both backends agree rather than the GPU returning inf.
+  const [data] = await backend.readBuffers([{ buffer: x.buffer, bytes: r.rows * r.width * 4 }], x.fault);
+  const exact = columnStats(data, r.rows, r.width, r.skipNaN);
+  return { columns: wantColumns ? exact : null, groups: r.groups ? mergeStats(exact, ...r.groups) : null };
+}
+
+/** Entries of finite data (finite min and max) whose mean or M2 is not finite. */
+function overflowed(m: Moments64 | null): boolean {
+  if (!m) return false;
+  for (let i = 0; i < m.n.length; i++) {
+    if (m.n[i] > 0 && Number.isFinite(m.min[i]) && Number.isFinite(m.max[i]) && !(Number.isFinite(m.mean[i]) && Number.isFinite(m.m2[i]))) return true;
+  }
+  return false;
 }
 
 /** Records the column statistics passes; the partials are the caller's to release. */
