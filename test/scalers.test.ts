@@ -202,7 +202,7 @@ describe('edge values, as scikit-learn', () => {
 });
 
 describe('values whose squares overflow float32', () => {
-  test('StandardScaler agrees with float64 at 1e20 and 3e38 (the GPU's float32 partials overflow)', async () => {
+  test('StandardScaler agrees with float64 at 1e20 and 3e38 (float32 partials overflow on the GPU)', async () => {
     const rows = [[1e20, 3e38], [-1e20, -3e38], [3e20, 1e38], [2e20, 0]];
     const want = [rows.reduce((a, r) => a + r[0], 0) / 4, rows.reduce((a, r) => a + r[1], 0) / 4];
     for (const [, engine] of backends()) {
