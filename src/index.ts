@@ -9,12 +9,12 @@
  * console.log(await y.read());
  * ```
  */
-export { createEngine, Engine, type Explanation, type MemoryInfo, type TensorOptions } from './api/engine';
+export { createEngine, Engine, type DeviceLostPolicy, type Explanation, type MemoryInfo, type TensorOptions } from './api/engine';
 export { Tensor } from './api/tensor';
 export * from './api/options';
 export { NormGpuError, type ErrorCode } from './errors';
 export type { AdapterSummary } from './gpu/device';
-export type { KernelChoice } from './backend';
+export type { DeviceLoss, KernelChoice, Recording } from './backend';
 export type { GroupView } from './plan/view';
 export type { OpName } from './plan/spec';
 export { preprocess, planPreprocess, type ImageBytes, type ImageSource } from './api/preprocess';

@@ -13,7 +13,7 @@ import type {
   BatchNormOptions, EngineOptions, GroupNormOptions, InstanceNormOptions, LayerNormOptions, Layout,
   FloatData, Moments, MomentsOptions, RmsNormOptions, TensorLike,
 } from './options';
-import { isTensorHandle } from './options';
+import { isTensorHandle } from '../plan/options';
 import { checkTensor, Tensor, type Storage } from './tensor';
 import { checkEngineOptions, checkFitsBinding, checkFloatData, checkGpuBuffer, checkOptions, toFloat32 } from './validate';
 import { TensorTracker } from './tracker';

@@ -1,6 +1,10 @@
 import type { Tensor } from './tensor';
 
-export * from '../plan/options';
+export { DEFAULT_EPS, DEFAULT_MOMENTUM, FLOAT32_EPS } from '../plan/options';
+export type {
+  BatchNormOptions, FloatData, GroupNormOptions, InstanceNormOptions, LayerNormOptions, Layout, MomentsOptions, RmsNormOptions,
+  TensorHandle, TensorLike,
+} from '../plan/options';
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
