@@ -1,13 +1,15 @@
 import { defineConfig } from 'vitest/config';
+import { wgsl } from './scripts/wgsl-plugin.mjs';
 
 /** Library modules: everything under src/ but the CLI and the accuracy runner. */
 const isLibraryModule = (id: string) => /[\\/]src[\\/]/.test(id) && !/[\\/]src[\\/](cli|accuracy)[\\/]/.test(id);
 
 // Library build: the engine (browser + Node), the `normgpu` command (package.json `bin`) and
 // the accuracy runner (`npm run accuracy`, the golden browser test; not published). WGSL files
-// are imported with `?raw`, so the shaders ship inside the bundle as strings; Dawn (`webgpu`)
-// stays external. Types come from scripts/build-types.mjs (`npm run build`).
+// are imported with `?raw`, so the shaders ship inside the bundle as strings (without comments:
+// scripts/wgsl-plugin.ts, also what the tests compile); Dawn (`webgpu`) stays external. Types come from scripts/build-types.mjs (`npm run build`).
 export default defineConfig({
+  plugins: [wgsl()],
   build: {
     target: 'es2022',
     outDir: 'dist',

@@ -6,11 +6,13 @@
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { wgsl } from '../scripts/wgsl-plugin.mjs';
 
 const demoRoot = fileURLToPath(new URL('.', import.meta.url));
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export default defineConfig({
+  plugins: [wgsl()],
   root: demoRoot,
   base: './',
   publicDir: false,

@@ -5,10 +5,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { wgsl } from './wgsl-plugin.mjs';
 
 const at = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
+  plugins: [wgsl()],
   root: at('..'),
   publicDir: false,
   logLevel: 'warn',
