@@ -1,5 +1,5 @@
 /**
- * The normgpu demo page: Playground, Layer explorer, Benchmark and Dataset statistics tabs over one engine.
+ * The normgpu demo page: Playground, Layer explorer, Benchmark, Dataset statistics and Interop tabs over one engine.
  * The engine is WebGPU where the browser has it and the CPU backend otherwise (with a notice);
  * `?backend=cpu` forces the CPU backend.
  */
@@ -11,6 +11,7 @@ import type { DemoContext } from './context';
 import { mountDataset } from './dataset';
 import { el } from './draw';
 import { mountExplorer } from './explorer';
+import { mountInterop } from './interop';
 import { mountPlayground } from './playground';
 
 declare global {
@@ -63,6 +64,7 @@ async function start(): Promise<void> {
     { id: 'explorer', label: 'Layer explorer' },
     { id: 'benchmark', label: 'Benchmark' },
     { id: 'dataset', label: 'Dataset statistics' },
+    { id: 'interop', label: 'Interop' },
   ];
   const nav = el('nav', { class: 'tabs', role: 'tablist' });
   const main = el('main');
@@ -96,6 +98,7 @@ async function start(): Promise<void> {
   let explorerRan = false;
   mountBenchmark(sections.get('benchmark')!, ctx);
   mountDataset(sections.get('dataset')!, ctx);
+  mountInterop(sections.get('interop')!, ctx);
   const initial = location.hash.slice(1);
   select(tabs.some((t) => t.id === initial) ? initial : 'playground');
   await playground.ready;

@@ -4,7 +4,8 @@
  * sample and the values it reports match a float64 reference computed here from the PNG; the
  * layer explorer agrees with the CPU backend; a short benchmark run completes and renders its
  * chart; the dataset tab's statistics of its generated sample set, and of a folder dropped on
- * it, match a float64 reference computed here from the same images' bytes; `?backend=cpu`
+ * it, match a float64 reference computed here from the same images' bytes; the interop tab's
+ * pipeline through ONNX Runtime Web matches its CPU twin with no host round trip; `?backend=cpu`
  * shows the fallback notice.
  * Screenshots go to test-artifacts/.
  * Nothing here depends on a timing.
@@ -430,6 +431,21 @@ test('a folder dropped on the dataset tab is walked recursively and its statisti
     rmSync(dir, { recursive: true, force: true });
   }
 }, 240_000);
+
+test('the interop tab runs preprocess → ONNX Runtime Web → GroupNorm on one device with no host round trip, equal to the CPU pipeline', async () => {
+  const page = await open('/#interop');
+  await page.click('[data-testid=interop-run]');
+  await page.waitForFunction('window.demo.results.interop', { timeout: 120_000 });
+  const r = (await demoState(page)).results.interop as { error?: string; gpuError: string | null; mapAsyncBeforeRead: number; maxError: number; shape: number[] };
+  expect(r.error).toBeUndefined();
+  expect(r.gpuError).toBeNull();
+  expect(r.shape).toEqual([1, 8, 64, 64]);
+  expect(r.mapAsyncBeforeRead).toBe(0);
+  expect(r.maxError).toBeLessThanOrEqual(1e-5);
+  await page.screenshot({ path: join(ARTIFACTS, 'demo-interop.png') });
+  await page.close();
+  expect(problems).toEqual([]);
+}, 180_000);
 
 test('at 420 px wide the tab bar wraps: no tab is clipped and nothing scrolls sideways', async () => {
   const page = await open('/#benchmark');
