@@ -1,4 +1,4 @@
-// Stage 3: the fused elementwise normalize, y = ((x * k - shift) - mean) * (rstd / k * weight) + bias.
+// Stage 3: the fused elementwise normalize, y = act(((x * k - shift) - mean) * (rstd / k * weight) + bias).
 //
 // The tensor is walked as rows of `width` contiguous floats, laid out so that index math
 // happens once per row, not once per element:
@@ -19,6 +19,12 @@
 // uniforms, so row lengths never make new pipelines. When width % 4 == 0 one of the
 // three `main_vec4_*` entry points moves four floats per access, one per row kind; `main` is
 // the scalar fallback for every kind.
+//
+// Element types and the activation come from epilogue.wgsl (linked first): `main` reads float16
+// inputs (X_HALF) and writes float32; `main_pairs` writes float16 outputs (Y_HALF), one
+// invocation per u32 word of two elements, each element with its own row and column (a
+// division per element, but any row length works, odd ones included, and no two invocations
+// store into one word). The vec4 entries are float32 only.
 
 override WG: u32 = 256;
 override HAS_WEIGHT: bool = false;
@@ -47,8 +53,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read> x: array<u32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> yw: array<u32>;
 @group(0) @binding(4) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y4: array<vec4<f32>>;
 
@@ -83,7 +90,12 @@ fn columnAffine(rowGroup: u32, w: u32) -> Affine {
 }
 
 fn apply1(v: f32, f: Affine) -> f32 {
-  return ((v * f.k - f.shift) - f.mean) * f.a + f.b;
+  return activate(((v * f.k - f.shift) - f.mean) * f.a + f.b);
+}
+
+fn loadX(i: u32) -> f32 {
+  if (X_HALF) { return halfAt(x[i >> 1u], i); }
+  return bitcast<f32>(x[i]);
 }
 
 @compute @workgroup_size(WG)
@@ -97,14 +109,35 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (PARAM_PER_ROW) {
       let f = affineOf(rowGroup, (r / params.paramDiv) % params.paramMod);
       for (var w = lid % tw; w < params.width; w += tw) {
-        y[base + w] = apply1(x[base + w], f);
+        y[base + w] = apply1(loadX(base + w), f);
       }
     } else {
       for (var w = lid % tw; w < params.width; w += tw) {
-        y[base + w] = apply1(x[base + w], columnAffine(rowGroup, w));
+        y[base + w] = apply1(loadX(base + w), columnAffine(rowGroup, w));
       }
     }
   }
+}
+
+// Element i of the output, any row kind.
+fn element(i: u32) -> f32 {
+  let r = i / params.width;
+  let w = i - r * params.width;
+  let rowGroup = ((r / params.groupDiv) % params.groupMod) * params.groupMul;
+  if (PARAM_PER_ROW) { return apply1(loadX(i), affineOf(rowGroup, (r / params.paramDiv) % params.paramMod)); }
+  return apply1(loadX(i), columnAffine(rowGroup, w));
+}
+
+// float16 outputs: invocation t writes word t, elements 2t and 2t + 1 (the padding half of an
+// odd count is 0).
+@compute @workgroup_size(WG)
+fn main_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let i = 2u * t;
+  if (i >= params.count) { return; }
+  var hi = 0.0;
+  if (i + 1u < params.count) { hi = element(i + 1u); }
+  yw[t] = packHalves(element(i), hi);
 }
 
 // Channels-first rows: one group and one affine pair for a whole channel plane.
@@ -118,7 +151,7 @@ fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     let f = affineOf(((r / params.groupDiv) % params.groupMod) * params.groupMul, (r / params.paramDiv) % params.paramMod);
     let base = r * perRow;
     for (var c = lid % tw; c < perRow; c += tw) {
-      y4[base + c] = ((x4[base + c] * f.k - f.shift) - f.mean) * f.a + f.b;
+      y4[base + c] = activate4(((x4[base + c] * f.k - f.shift) - f.mean) * f.a + f.b);
     }
   }
 }
@@ -141,7 +174,7 @@ fn main_vec4_features(@builtin(local_invocation_index) lid: u32, @builtin(workgr
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[c]; }
       if (HAS_BIAS) { b = bias4[c]; }
-      y4[base + c] = ((x4[base + c] * st.w - st.x) - st.y) * a + b;
+      y4[base + c] = activate4(((x4[base + c] * st.w - st.x) - st.y) * a + b);
     }
   }
 }
@@ -168,7 +201,7 @@ fn main_vec4_pixels(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     let k = planes4[4u * plane + t];
     for (var r = o * rowsPerSample + wid.x * tr + lid / tw; r < (o + 1u) * rowsPerSample; r += nwg.x * tr) {
       let i = r * perRow + c;
-      y4[i] = ((x4[i] * k - shift) - mean) * a + b;
+      y4[i] = activate4(((x4[i] * k - shift) - mean) * a + b);
     }
   }
 }

@@ -15,10 +15,16 @@
 // The affine index of element e of group (o, q) is q * paramQ + e / paramS, as in
 // normalize_serial.wgsl: `main_spans` serves paramS % 4 == 0 (one index per vec4), and
 // `main_features` paramS == 1 (LayerNorm: weight and bias read as vec4s).
+//
+// Epilogues (epilogue.wgsl, linked first; float32 only): ACTIVATION is applied to each output,
+// and with RESIDUAL the values loaded are h = x + residual, written to `sum` as they are loaded:
+// x and the residual are read once, the sum written once, and h never read back (a rescue pass
+// recomputes it, with the same float32 add).
 
 override WG: u32 = 256;
 override HAS_WEIGHT: bool = false;
 override HAS_BIAS: bool = false;
+override RESIDUAL: bool = false;
 const K: u32 = 8u;
 
 struct Params {
@@ -37,6 +43,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> weight4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> residual4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> sum4: array<vec4<f32>>;
+
+// The j-th vec4 normalized: x, or x + residual.
+fn load4(j: u32) -> vec4<f32> {
+  if (RESIDUAL) { return x4[j] + residual4[j]; }
+  return x4[j];
+}
 
 var<workgroup> published: vec4<f32>;
 
@@ -48,7 +62,7 @@ fn rescueGroup(base4: u32, shift: f32, unit: f32) -> Stats {
   for (var b = 0u; b < n4; b += RESCUE_BLOCK / 4u) {
     var block = NO_MOMENTS;
     for (var j = b; j < min(b + RESCUE_BLOCK / 4u, n4); j++) {
-      block = push4(block, x4[base4 + j] * unit, sh);
+      block = push4(block, load4(base4 + j) * unit, sh);
     }
     m = chanMerge(m, block);
   }
@@ -58,12 +72,13 @@ fn rescueGroup(base4: u32, shift: f32, unit: f32) -> Stats {
 // Loads the group into `v`, merges its statistics and returns the affine (shift, mean, a, k) to all.
 fn groupStats(base4: u32, lid: u32, v: ptr<function, array<vec4<f32>, K>>) -> vec4<f32> {
   let n4 = params.s / 4u;
-  let shift = groupShift(x4[base4].x);
+  let shift = groupShift(load4(base4).x);
   var acc = NO_MOMENTS;
   for (var k = 0u; k < K; k++) {
     let j = lid + k * WG;
     if (j < n4) {
-      (*v)[k] = x4[base4 + j];
+      (*v)[k] = load4(base4 + j);
+      if (RESIDUAL) { sum4[base4 + j] = (*v)[k]; }
       acc = push4(acc, (*v)[k], shift);
     }
   }
@@ -93,7 +108,7 @@ fn main_spans(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
       var b = 0.0;
       if (HAS_WEIGHT) { a *= weight[p]; }
       if (HAS_BIAS) { b = bias[p]; }
-      y4[base4 + j] = ((v[k] * f.w - f.x) - f.y) * a + b;
+      y4[base4 + j] = activate4(((v[k] * f.w - f.x) - f.y) * a + b);
     }
   }
 }
@@ -113,7 +128,7 @@ fn main_features(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       var b = vec4<f32>(0.0);
       if (HAS_WEIGHT) { a *= weight4[p4 + j]; }
       if (HAS_BIAS) { b = bias4[p4 + j]; }
-      y4[base4 + j] = ((v[k] * f.w - f.x) - f.y) * a + b;
+      y4[base4 + j] = activate4(((v[k] * f.w - f.x) - f.y) * a + b);
     }
   }
 }

@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'RUNNING_STATS_NOT_TENSOR' // training updates running statistics in place: they must be Tensors
   | 'INVALID_AXES' // moments axes out of range, repeated, or not a supported pattern
   | 'INVALID_ARGUMENT' // any other malformed option
+  | 'INVALID_DTYPE' // an unknown dtype, or a tensor of a dtype the operand does not take (float16 weights)
+  | 'RESIDUAL_MISMATCH' // a residual of another shape, layout or dtype than the input
+  | 'GRADIENT_MISMATCH' // a backward's dy of another shape or layout than its input
   | 'INVALID_DATA' // float data that is another typed array, or an array holding a non-number
   | 'DISPOSED_TENSOR' // use of a tensor after dispose()
   | 'FOREIGN_TENSOR' // a tensor that belongs to another engine
@@ -33,7 +36,9 @@ export type ErrorCode =
   | 'UNSUPPORTED_SOURCE' // an image source this backend or environment cannot read (a GPUTexture on the CPU backend, a DOM image in Node)
   | 'NOT_FITTED' // a scaler used before fit/partialFit
   | 'FEATURE_MISMATCH' // scaler data whose feature count differs from the fitted one
-  | 'STATS_MISMATCH'; // dataset statistics (batches or partials) of different channels or resolution
+  | 'STATS_MISMATCH' // dataset statistics (batches or partials) of different channels or resolution
+  | 'STATE_DICT_MISMATCH' // a module's state dict with a missing or unexpected key, or a malformed entry
+  | 'NO_FORWARD'; // a module's backward with no forward to differentiate (or after its state was replaced)
 
 /** The one error class of normgpu: `code` says what was wrong, the message names it. */
 export class NormGpuError extends Error {

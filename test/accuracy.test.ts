@@ -5,7 +5,10 @@
  * moments axes), its expected values from the naive float64 oracle of test/support/reference.ts
  * (not the engine's CPU backend). Checks the JSON report's format, that every case passes on
  * both backends, that an op it lacks is reported unsupported, and that a wrong reference fails
- * the run with a non-zero exit.
+ * the run with a non-zero exit. The model-format goldens (kinds half, fused, module:
+ * test/golden-model) pass at the manifest's bars, and an unseen set in that format (float16 with
+ * a residual, fused epilogues on other ops and shapes, references from the oracle and an
+ * independent erf) passes too.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { REPO_ROOT } from './browser/harness';
+import { fromHalfBits, roundHalf, toHalfBits } from '../src/half';
 import { affineParams, generate, sizeOf, type Distribution } from './support/gpu';
 import {
   refBatchNormEval, refBatchNormTrain, refGroupNorm, refInstanceNorm, refLayerNorm, refMoments, refRmsNorm,
@@ -174,5 +178,95 @@ test('a wrong reference fails its case and the run', async () => {
     expect(report.cases[0].reason).toMatch(/max scaled error/);
   } finally {
     rmSync(wrongDir, { recursive: true, force: true });
+  }
+});
+
+test.each(['webgpu', 'cpu'])('the model goldens (float16, fused epilogues, modules) pass on %s', async (backend) => {
+  const golden = join(REPO_ROOT, 'test', 'golden-model');
+  const manifest = JSON.parse(readFileSync(join(golden, 'manifest.json'), 'utf8')) as { cases: { id: string; kind: string; dist?: string }[] };
+  const { code, report, stdout } = await accuracy(golden, backend);
+  console.log(stdout.trim());
+  expect(code, stdout).toBe(0);
+  expect(report.cases.map((c) => c.id)).toEqual(manifest.cases.map((c) => c.id));
+  for (const [i, c] of report.cases.entries()) {
+    const kind = manifest.cases[i].kind;
+    expect(Object.keys(c).sort()).toEqual(['id', 'layout', 'maxAbsError', 'maxScaledError', 'op', 'pass', 'tolerance']);
+    // The manifest's bars: one half ulp for float16, 1e-5 for fused (1e-4 with offset inputs) and modules.
+    const bar = kind === 'half' ? 9.8e-4 : kind === 'fused' && manifest.cases[i].dist === 'offset' ? 1e-4 : 1e-5;
+    expect(c.tolerance, c.id).toBe(bar);
+    expect(c.pass, `${c.id}: ${c.maxScaledError}`).toBe(true);
+    expect(c.maxScaledError!, c.id).toBeLessThanOrEqual(bar);
+  }
+});
+
+/** erf by Simpson's rule on 2/sqrt(pi) exp(-t²) (independent of the engine's erfc). */
+function oracleErf(x: number): number {
+  const n = 4000;
+  const h = x / n;
+  let s = 1 + Math.exp(-x * x);
+  for (let i = 1; i < n; i++) s += (i % 2 ? 4 : 2) * Math.exp(-((i * h) ** 2));
+  return (2 / Math.sqrt(Math.PI)) * (s * h) / 3;
+}
+
+const ORACLE_ACTIVATIONS: Record<string, (v: number) => number> = {
+  relu: (v) => Math.max(0, v),
+  silu: (v) => v / (1 + Math.exp(-v)),
+  gelu: (v) => 0.5 * v * (1 + oracleErf(v / Math.SQRT2)),
+  gelu_tanh: (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))),
+};
+
+test.each(['webgpu', 'cpu'])('an unseen model-format set (float16 and fused, other shapes and epilogues) passes on %s', async (backend) => {
+  const modelDir = mkdtempSync(join(tmpdir(), 'normgpu-golden-model-'));
+  try {
+    const file = (name: string, data: ArrayLike<number>, half = false) => {
+      writeFileSync(join(modelDir, name), new Uint8Array((half ? toHalfBits(data) : Float32Array.from(data)).buffer));
+      return name;
+    };
+    const specs = [
+      { kind: 'half', op: 'layer_norm', layout: 'ROWS', shape: [7, 33], dist: 'normal' as Distribution, params: { normalized_shape: [33], eps: 1e-5, residual: true, activation: 'gelu_tanh' } },
+      { kind: 'half', op: 'group_norm', layout: 'NHWC', shape: [2, 3, 5, 6], dist: 'normal' as Distribution, params: { num_groups: 3, eps: 1e-5, activation: 'silu' } },
+      { kind: 'fused', op: 'instance_norm', layout: 'NHWC', shape: [2, 4, 3, 5], dist: 'offset' as Distribution, params: { eps: 1e-5, residual: true, activation: 'gelu' } },
+      { kind: 'fused', op: 'rms_norm', layout: 'ROWS', shape: [5, 17], dist: 'normal' as Distribution, params: { normalized_shape: [17], eps: 1e-6, activation: 'silu' } },
+      { kind: 'fused', op: 'group_norm', layout: 'NCHW', shape: [3, 6, 5, 3], dist: 'normal' as Distribution, params: { num_groups: 2, eps: 1e-5, residual: true, activation: 'relu' } },
+    ];
+    const cases = specs.map((s, i) => {
+      const id = `v${i}_${s.op}_${s.layout}`;
+      const half = s.kind === 'half';
+      const ext = half ? 'f16' : 'f32';
+      const n = sizeOf(s.shape);
+      const layout = s.layout === 'NHWC' ? 'channels-last' : 'channels-first';
+      const asStored = (v: Float32Array) => (half ? fromHalfBits(toHalfBits(v)) : v);
+      const x = asStored(generate(s.dist, n, 700 + i));
+      const entry: Record<string, unknown> = { id, kind: s.kind, op: s.op, layout: s.layout, shape: s.shape, dtype: half ? 'float16' : 'float32', dist: s.dist, params: s.params, input: file(`${id}_x.${ext}`, x, half) };
+      let h = x;
+      if (s.params.residual) {
+        const r = asStored(generate('normal', n, 800 + i));
+        entry.residual = file(`${id}_residual.${ext}`, r, half);
+        h = Float32Array.from(x, (v, k) => (half ? roundHalf(Math.fround(v + r[k])) : v + r[k]));
+        entry.sum = file(`${id}_sum.f32`, h);
+      }
+      const k = s.op === 'layer_norm' || s.op === 'rms_norm' ? s.shape[s.shape.length - 1] : layout === 'channels-last' ? s.shape[s.shape.length - 1] : s.shape[1];
+      const p = affineParams(k, 750 + i);
+      entry.weight = file(`${id}_weight.f32`, p.weight);
+      if (s.op !== 'rms_norm') entry.bias = file(`${id}_bias.f32`, p.bias);
+      const affine = { weight: p.weight, bias: s.op === 'rms_norm' ? undefined : p.bias };
+      const eps = s.params.eps;
+      const y = s.op === 'layer_norm' ? refLayerNorm(h, k, eps, affine)
+        : s.op === 'rms_norm' ? refRmsNorm(h, k, eps, p.weight)
+        : s.op === 'instance_norm' ? refInstanceNorm(h, s.shape, layout, eps, affine)
+        : refGroupNorm(h, s.shape, layout, (s.params as { num_groups: number }).num_groups, eps, affine);
+      entry.output = file(`${id}_output.f32`, Array.from(y, ORACLE_ACTIVATIONS[s.params.activation]));
+      return entry;
+    });
+    writeFileSync(join(modelDir, 'manifest.json'), JSON.stringify({ cases }));
+    const { code, report, stdout } = await accuracy(modelDir, backend);
+    console.log(stdout.trim());
+    expect(code, stdout).toBe(0);
+    for (const [i, c] of report.cases.entries()) {
+      expect(c.pass, `${c.id}: ${c.maxScaledError}`).toBe(true);
+      expect(c.maxScaledError!, c.id).toBeLessThanOrEqual(specs[i].kind === 'half' ? 9.8e-4 : 1e-5);
+    }
+  } finally {
+    rmSync(modelDir, { recursive: true, force: true });
   }
 });

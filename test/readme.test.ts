@@ -26,8 +26,14 @@ async function runBlock(code: string): Promise<unknown[][]> {
 const readme = readFileSync(resolve(__dirname, '../README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
 
-test('README has its three ```js examples', () => {
-  expect(blocks.length).toBe(3);
+test('README has its five ```js examples', () => {
+  expect(blocks.length).toBe(5);
+});
+
+test('README float16 and fused epilogues example runs and prints what it says', async () => {
+  const logs = await runBlock(blocks[4]);
+  expect(logs[0]).toEqual(['float16', 'float16', 1]);
+  expect(logs[1]).toEqual(['float16', 4096]);
 });
 
 test('README API tour runs and prints what it says', async () => {
@@ -49,8 +55,16 @@ test('README preprocessing, dataset statistics and scalers example runs and prin
   m.forEach((v, i) => expect(v).toBeCloseTo(mExpected[i], 6));
 });
 
-test('README submission, failures and memory example runs and prints what it says', async () => {
+test('README modules example: SGD steps of a BatchNorm2d lower the loss, and its state dict has PyTorch\'s five keys', async () => {
   const logs = await runBlock(blocks[2]);
+  const losses = logs.slice(0, 5).map((l) => l[1] as number);
+  expect(logs.slice(0, 5).map((l) => l[0])).toEqual([0, 1, 2, 3, 4]);
+  losses.slice(1).forEach((loss, i) => expect(loss).toBeLessThan(losses[i]));
+  expect(logs.at(-1)).toEqual([5, 5]);
+});
+
+test('README submission, failures and memory example runs and prints what it says', async () => {
+  const logs = await runBlock(blocks[3]);
   expect(logs[0]).toEqual([6144, 2]);
   expect(logs[1]).toEqual([6144]);
   expect(logs.at(-1)).toEqual(['DISPOSED_ENGINE']);

@@ -4,8 +4,12 @@
  * references. It uses no Node or DOM APIs, so the same code runs in Node (the accuracy
  * CLI) and in a browser page (the Chromium test); the caller supplies file loading.
  */
-import type { Engine, Tensor } from '../index';
+import type { DType, Engine, EpilogueOptions, Layout, Tensor } from '../index';
 import { PREPROCESSING_OPS, runPreprocessingOp } from './preprocessing-ops';
+import { gradTolerance, isGradCase, runGradCase } from './grad-cases';
+import { modelCase } from './model-cases';
+import { fromHalfBits } from '../half';
+import type { NormWithSum } from '../api/engine';
 
 /** One case of a golden manifest, as written by the generator (snake_case params). */
 export interface GoldenCase {
@@ -99,7 +103,7 @@ export async function runGoldenSuite(
 }
 
 /** A named pair of values to compare: engine output and golden reference. */
-interface Comparison {
+export interface Comparison {
   name: string;
   actual: Float32Array;
   expected: Float32Array;
@@ -110,17 +114,26 @@ async function runCase(
   c: GoldenCase,
   loadFile: (name: string) => Promise<ArrayBuffer>,
 ): Promise<CaseResult> {
-  const base = { id: c.id, op: c.op, layout: c.layout ?? null, tolerance: toleranceFor(c) };
-  const unsupported = UNSUPPORTED_OPS[c.op] ?? (OPS.has(c.op) ? undefined : `no runner for op '${c.op}'`);
+  // Cases of the model manifest (test/golden-model: kinds half, fused, module) run through model-cases.ts.
+  const model = modelCase(c);
+  const tolerance = model?.tolerance ?? (isGradCase(c) ? gradTolerance(c) : toleranceFor(c));
+  const base = { id: c.id, op: c.op, layout: c.layout ?? null, tolerance };
+  const unsupported = model ? model.unsupported : UNSUPPORTED_OPS[c.op] ?? (OPS.has(c.op) ? undefined : `no runner for op '${c.op}'`);
   if (unsupported !== undefined) {
     return { ...base, maxAbsError: null, maxScaledError: null, pass: null, reason: unsupported };
   }
   const made: Tensor[] = [];
   try {
     const load = async (key: string): Promise<Float32Array> => {
-      const name = c[key];
+      // Dotted keys reach into nested entries (module cases: `train.0.input`).
+      const name = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], c);
       if (typeof name !== 'string') throw new Error(`case has no '${key}' file`);
       const buffer = await loadFile(name);
+      // .f16 files (model manifest) hold IEEE halves: their values, exactly, as float32.
+      if (name.endsWith('.f16')) {
+        if (buffer.byteLength % 2 !== 0) throw new Error(`${name}: ${buffer.byteLength} bytes is not float16 data`);
+        return fromHalfBits(new Uint16Array(buffer));
+      }
       if (buffer.byteLength % 4 !== 0) throw new Error(`${name}: ${buffer.byteLength} bytes is not float32 data`);
       return new Float32Array(buffer);
     };
@@ -129,7 +142,11 @@ async function runCase(
       made.push(t);
       return t;
     };
-    const comparisons = PREPROCESSING_OPS.has(c.op)
+    const comparisons = model
+      ? await model.run!(engine, c, load, track)
+      : isGradCase(c)
+      ? await runGradCase(engine, c, load, track)
+      : PREPROCESSING_OPS.has(c.op)
       ? await runPreprocessingOp(engine, c, loadFile, load, track)
       : await runOp(engine, c, load, track);
     const { maxAbs, maxScaled, problem } = compare(comparisons);
@@ -151,7 +168,7 @@ const OPS = new Set([
 ]);
 
 /** Manifest layouts: the NCHW/NHWC names and their 3-D and 5-D kin. */
-const LAYOUTS: Readonly<Record<string, 'channels-first' | 'channels-last'>> = {
+export const LAYOUTS: Readonly<Record<string, 'channels-first' | 'channels-last'>> = {
   NCHW: 'channels-first',
   NHWC: 'channels-last',
   NC: 'channels-first',
@@ -163,31 +180,39 @@ const LAYOUTS: Readonly<Record<string, 'channels-first' | 'channels-last'>> = {
   ROWS: 'channels-first',
 };
 
-/** Run one supported op and return what to compare, reading every result back. */
-async function runOp(
+/**
+ * Run one supported op and return what to compare, reading every result back. `extra` (model
+ * cases) gives the input dtype and epilogue options: with `returnSum` the sum is compared too.
+ */
+export async function runOp(
   engine: Engine,
   c: GoldenCase,
   load: (key: string) => Promise<Float32Array>,
   track: <T extends Tensor>(t: T) => T,
+  extra: { dtype?: DType; epilogue?: (layout: Layout) => Promise<EpilogueOptions> } = {},
 ): Promise<Comparison[]> {
   const layout = c.layout === undefined ? undefined : LAYOUTS[c.layout];
   if (layout === undefined) throw new Error(`unknown layout '${c.layout}'`);
-  const x = track(engine.tensor(await load('input'), c.shape, { layout }));
+  const x = track(engine.tensor(await load('input'), c.shape, { layout, dtype: extra.dtype }));
   const p = c.params;
   const eps = optionalNumber(p, 'eps');
   // Affine cases name their weight/bias files (rms_norm has a weight only).
   const weight = typeof c.weight === 'string' ? await load('weight') : undefined;
   const bias = typeof c.bias === 'string' ? await load('bias') : undefined;
-  const output = async (y: Tensor): Promise<Comparison> => ({ name: 'output', actual: await track(y).read(), expected: await load('output') });
+  const epi = extra.epilogue ? await extra.epilogue(layout) : {};
+  const out1 = async (y: Tensor): Promise<Comparison> => ({ name: 'output', actual: await track(y).read(), expected: await load('output') });
+  const output = async (r: Tensor | NormWithSum): Promise<Comparison[]> => ('sum' in r
+    ? [await out1(r.y), { name: 'sum', actual: await track(r.sum).read(), expected: await load('sum') }]
+    : [await out1(r)]);
 
   switch (c.op) {
     case 'batch_norm_train': {
       const runningMean = track(engine.tensor(await load('running_mean'), [channels(c)]));
       const runningVar = track(engine.tensor(await load('running_var'), [channels(c)]));
       const momentum = optionalNumber(p, 'momentum');
-      const y = engine.batchNorm(x, { runningMean, runningVar, weight, bias, training: true, momentum, eps });
+      const y = engine.batchNorm(x, { ...epi, runningMean, runningVar, weight, bias, training: true, momentum, eps });
       return [
-        await output(y),
+        ...(await output(y)),
         { name: 'running_mean', actual: await runningMean.read(), expected: await load('running_mean_out') },
         { name: 'running_var', actual: await runningVar.read(), expected: await load('running_var_out') },
       ];
@@ -195,18 +220,18 @@ async function runOp(
     case 'batch_norm_eval': {
       const runningMean = await load('running_mean');
       const runningVar = await load('running_var');
-      return [await output(engine.batchNorm(x, { runningMean, runningVar, weight, bias, training: false, eps }))];
+      return output(engine.batchNorm(x, { ...epi, runningMean, runningVar, weight, bias, training: false, eps }));
     }
     case 'layer_norm':
-      return [await output(engine.layerNorm(x, { normalizedShape: normalizedShape(p), weight, bias, eps }))];
+      return output(engine.layerNorm(x, { ...epi, normalizedShape: normalizedShape(p), weight, bias, eps }));
     case 'rms_norm':
-      return [await output(engine.rmsNorm(x, { normalizedShape: normalizedShape(p), weight, eps }))];
+      return output(engine.rmsNorm(x, { ...epi, normalizedShape: normalizedShape(p), weight, eps }));
     case 'instance_norm':
-      return [await output(engine.instanceNorm(x, { weight, bias, eps }))];
+      return output(engine.instanceNorm(x, { ...epi, weight, bias, eps }));
     case 'group_norm': {
       const numGroups = optionalNumber(p, 'num_groups');
       if (numGroups === undefined) throw new Error('group_norm case without params.num_groups');
-      return [await output(engine.groupNorm(x, { numGroups, weight, bias, eps }))];
+      return output(engine.groupNorm(x, { ...epi, numGroups, weight, bias, eps }));
     }
     case 'moments': {
       const axes = numberArray(p, 'axes');
@@ -260,19 +285,19 @@ function compare(comparisons: readonly Comparison[]): { maxAbs: number; maxScale
 }
 
 /** Channel count of an NCHW/NHWC case: per-channel params have this length. */
-function channels(c: GoldenCase): number {
+export function channels(c: GoldenCase): number {
   const dim = c.layout !== undefined && LAYOUTS[c.layout] === 'channels-last' ? c.shape[c.shape.length - 1] : c.shape[1];
   if (dim === undefined) throw new Error(`shape [${c.shape.join(', ')}] has no channel dim`);
   return dim;
 }
 
 /** PyTorch takes `normalized_shape` as an int or a list of ints. */
-function normalizedShape(p: Record<string, unknown>): number[] {
+export function normalizedShape(p: Record<string, unknown>): number[] {
   return typeof p.normalized_shape === 'number' ? [p.normalized_shape] : numberArray(p, 'normalized_shape');
 }
 
 /** A numeric param; absent or null (PyTorch's None, e.g. rms_norm's eps) means the op's default. */
-function optionalNumber(p: Record<string, unknown>, key: string): number | undefined {
+export function optionalNumber(p: Record<string, unknown>, key: string): number | undefined {
   const v = p[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number') throw new Error(`params.${key} is not a number`);

@@ -1,10 +1,13 @@
 import type { Tensor } from './tensor';
+import type { TuningJSON } from '../plan/tuning';
+import type { AutotuneOptions } from './tuning';
 
 export { DEFAULT_EPS, DEFAULT_MOMENTUM, FLOAT32_EPS } from '../plan/options';
 export type {
   BatchNormOptions, FloatData, GroupNormOptions, InstanceNormOptions, LayerNormOptions, Layout, MomentsOptions, RmsNormOptions,
   TensorHandle, TensorLike,
 } from '../plan/options';
+export type { Activation, DType, EpilogueOptions } from '../plan/options';
 
 /** Options of `createEngine`. */
 export interface EngineOptions {
@@ -19,6 +22,22 @@ export interface EngineOptions {
    * workgroup kernels, `'serial'` the one-thread-per-group kernels that suit software adapters.
    */
   kernels?: 'auto' | 'parallel' | 'serial';
+  /**
+   * Autotuning (WebGPU backend, `kernels: 'auto'`): time the candidate kernel families of each
+   * shape class once on this adapter and plan later calls of the class with the fastest.
+   * A class is measured in the background on its first call (which runs the planner's default)
+   * or, awaited, by `engine.prepare`; `engine.explain(...).tuning` says what was chosen and
+   * why, `engine.tuning()` exports the table. Results change only within the accuracy bar.
+   * Cost: no trial run starts once `budgetMs` (default 500) have passed since a class's tuning
+   * began, so each class costs at most that plus one run of its slowest candidate, once.
+   * Default: false (the planner's choice by adapter class; results and plans deterministic).
+   */
+  autotune?: boolean | AutotuneOptions;
+  /**
+   * A table from `engine.tuning()` (of this or an earlier session): its winners are used
+   * without timing, also with `autotune` off. Entries for other adapters are kept, unused.
+   */
+  tuning?: TuningJSON;
   /**
    * When the GPUDevice is lost (driver reset, another library destroying it): `'throw'`
    * (default) every later call and pending read rejects with DEVICE_LOST; `'cpu'` the engine

@@ -1,5 +1,6 @@
 import { NormGpuError, check } from '../errors';
-import type { Storage, TensorOwner } from '../backend';
+import { sameMemory, type Storage, type TensorOwner } from '../backend';
+import { toHalfBits, type DType } from '../half';
 import type { Layout } from './options';
 import type { TensorTracker } from './tracker';
 
@@ -10,7 +11,7 @@ export type { Storage, TensorOwner } from '../backend';
 (Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
 
 /**
- * A float32 tensor owned by one engine. The shape is in storage order (a channels-last image
+ * A float32 or float16 tensor owned by one engine. The shape is in storage order (a channels-last image
  * batch is `[N, H, W, C]`); `layout` says which axis holds the channels.
  *
  * Free it with `dispose()`, a `using` declaration or `engine.tidy()`. A tensor the garbage
@@ -21,6 +22,8 @@ export class Tensor {
   readonly layout: Layout;
   /** Number of elements. */
   readonly size: number;
+  /** Element type: float16 tensors hold IEEE halves, two per 4-byte word of their buffer. */
+  readonly dtype: DType;
   /** @internal */ readonly owner: TensorOwner;
   #storage: Storage | null;
   readonly #tracker: TensorTracker | undefined;
@@ -33,12 +36,22 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.layout = layout;
     this.size = shape.reduce((a, b) => a * b, 1);
+    this.dtype = storage.dtype ?? 'float32';
   }
 
   /** @internal The live storage; throws DISPOSED_TENSOR after `dispose()`. */
   get storage(): Storage {
     check(this.#storage, 'DISPOSED_TENSOR', `tensor [${this.shape}] was disposed`);
     return this.#storage;
+  }
+
+  /**
+   * @internal An op rewrote this tensor's memory in place: `storage` is the same memory carrying
+   * that op's fault, so reads reject with a fault of the rewrite too.
+   */
+  rewritten(storage: Storage): void {
+    if (!sameMemory(this.storage, storage)) throw new Error('internal: a rewrite must keep the tensor\'s memory');
+    this.#storage = storage;
   }
 
   /** True once `dispose()` ran. */
@@ -58,13 +71,19 @@ export class Tensor {
     return s.buffer;
   }
 
-  /** Copy the values to a new Float32Array (waits for the GPU). */
+  /** Copy the values to a new Float32Array, whatever the dtype (waits for the GPU). */
   read(): Promise<Float32Array> {
     try {
       return this.owner.readStorage(this.storage, this.size);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** The IEEE half bits of a float16 tensor (INVALID_DTYPE for float32), as ONNX Runtime Web holds float16. */
+  async readBits(): Promise<Uint16Array> {
+    check(this.dtype === 'float16', 'INVALID_DTYPE', `readBits needs a float16 tensor, this one is ${this.dtype}`);
+    return toHalfBits(await this.read());
   }
 
   /** Release the memory (a wrapped GPUBuffer is left to its owner). Idempotent. */

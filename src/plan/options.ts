@@ -2,6 +2,10 @@
  * The options of the normalization ops, in PyTorch's names, and their defaults: the specs
  * (`spec.ts`) validate and resolve them; the API re-exports them.
  */
+import type { DType } from '../half';
+
+export type { DType } from '../half';
+
 /** Where the channel axis sits: PyTorch's default `[N, C, ...spatial]`, or `[N, ...spatial, C]`. */
 export type Layout = 'channels-first' | 'channels-last';
 
@@ -20,6 +24,8 @@ export interface TensorHandle {
   readonly shape: readonly number[];
   readonly size: number;
   readonly layout: Layout;
+  /** Element type; absent means float32. */
+  readonly dtype?: DType;
 }
 
 /** Per-channel or per-element parameters: a Tensor of this engine, or host data uploaded per call. */
@@ -31,8 +37,26 @@ export function isTensorHandle(t: unknown): t is TensorHandle {
     && typeof (t as { size?: unknown }).size === 'number' && Array.isArray((t as { shape?: unknown }).shape);
 }
 
+/** An activation applied after the affine: `F.relu`, `F.silu`, `F.gelu` (erf) or `F.gelu(approximate='tanh')`. */
+export type Activation = 'relu' | 'silu' | 'gelu' | 'gelu_tanh';
+
+/**
+ * Fused epilogues of every normalization op (forward). With `residual`, the op normalizes
+ * h = x + residual (rounded as the input dtype's add rounds it) and can return h as well.
+ */
+export interface EpilogueOptions {
+  /** A Tensor of the input's shape, layout and dtype added to it before the statistics. Default: none. */
+  residual?: TensorHandle;
+  /** Return `{ y, sum }` with sum = x + residual (needs `residual`). Default: false (the op returns y). */
+  returnSum?: boolean;
+  /** Applied elementwise after the affine. Default: none. */
+  activation?: Activation;
+  /** Element type of the output. Default: the input's. */
+  outputDtype?: DType;
+}
+
 /** `torch.nn.functional.batch_norm`. */
-export interface BatchNormOptions {
+export interface BatchNormOptions extends EpilogueOptions {
   /** Per-channel running mean. Required when `training` is false; updated in place when training. */
   runningMean?: TensorLike;
   /** Per-channel running variance (unbiased). As `runningMean`. */
@@ -50,7 +74,7 @@ export interface BatchNormOptions {
 }
 
 /** `torch.nn.functional.layer_norm`. */
-export interface LayerNormOptions {
+export interface LayerNormOptions extends EpilogueOptions {
   /** The trailing dims to normalize over (a number means one dim). */
   normalizedShape: number | readonly number[];
   /** Elementwise scale of shape `normalizedShape`. Default: none (1). */
@@ -62,7 +86,7 @@ export interface LayerNormOptions {
 }
 
 /** `torch.nn.functional.rms_norm`: `y = x / sqrt(mean(x²) + eps) * weight`. */
-export interface RmsNormOptions {
+export interface RmsNormOptions extends EpilogueOptions {
   /** The trailing dims to normalize over (a number means one dim). */
   normalizedShape: number | readonly number[];
   /** Elementwise scale of shape `normalizedShape`. Default: none (1). */
@@ -72,7 +96,7 @@ export interface RmsNormOptions {
 }
 
 /** `torch.nn.functional.instance_norm` (statistics of each sample and channel). */
-export interface InstanceNormOptions {
+export interface InstanceNormOptions extends EpilogueOptions {
   /** Per-channel scale. Default: none (1). */
   weight?: TensorLike;
   /** Per-channel shift. Default: none (0). */
@@ -82,7 +106,7 @@ export interface InstanceNormOptions {
 }
 
 /** `torch.nn.functional.group_norm`. */
-export interface GroupNormOptions {
+export interface GroupNormOptions extends EpilogueOptions {
   /** Number of channel groups; must divide the channel count. */
   numGroups: number;
   /** Per-channel scale. Default: none (1). */
@@ -99,6 +123,8 @@ export interface MomentsOptions {
   axes: readonly number[];
   /** Bessel correction subtracted from the count: 1 (default, unbiased, as PyTorch) or 0 (biased). */
   correction?: number;
+  /** Element type of mean and variance. Default: the input's. */
+  outputDtype?: DType;
 }
 
 export const DEFAULT_EPS = 1e-5;

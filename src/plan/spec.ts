@@ -1,7 +1,8 @@
 import { check } from '../errors';
+import type { DType } from '../half';
 import {
   DEFAULT_EPS, DEFAULT_MOMENTUM, FLOAT32_EPS,
-  type BatchNormOptions, type GroupNormOptions, type InstanceNormOptions, type Layout,
+  type Activation, type EpilogueOptions, type TensorHandle, type BatchNormOptions, type GroupNormOptions, type InstanceNormOptions, type Layout,
   type LayerNormOptions, type MomentsOptions, type RmsNormOptions, type TensorLike, isTensorHandle,
 } from './options';
 import { checkBoolean, checkFloatData, checkNumber, checkOptions, describe } from './checks';
@@ -61,6 +62,65 @@ export interface NormSpec {
   readonly updateRunning: boolean;
   /** Shape of the per-group outputs of `moments`. */
   readonly statsShape: readonly number[];
+  /** Element type of the input (and of the residual and the sum). */
+  readonly dtype: DType;
+  /** Element type of the output (mean and variance for `moments`). */
+  readonly outputDtype: DType;
+  /** Normalize x + residual (see `epilogueSpec`). */
+  readonly residual: boolean;
+  /** Activation after the affine. */
+  readonly activation: Activation | 'none';
+}
+
+export const DTYPES: readonly DType[] = ['float32', 'float16'];
+export const ACTIVATIONS: readonly Activation[] = ['relu', 'silu', 'gelu', 'gelu_tanh'];
+
+/** A dtype option: its value, or `fallback` when undefined (INVALID_DTYPE otherwise). */
+export function checkDtype(v: unknown, name: string, fallback: DType): DType {
+  if (v === undefined) return fallback;
+  check(DTYPES.includes(v as DType), 'INVALID_DTYPE', `${name} must be 'float32' or 'float16', got ${describe(v)}`);
+  return v as DType;
+}
+
+/**
+ * The spec of a call on `x` with its dtypes and epilogue options resolved: `residual` must be a
+ * tensor of x's shape, layout and dtype (RESIDUAL_MISMATCH), `returnSum` needs it, `activation`
+ * is one of ACTIVATIONS (normalizing ops only), `outputDtype` a dtype. Tensor parameters
+ * (weight, bias, running statistics) are float32 (INVALID_DTYPE): PyTorch too keeps running
+ * statistics in float32 under autocast; host parameter data of any float kind is fine.
+ */
+export function epilogueSpec(spec: NormSpec, x: TensorHandle, options: object | undefined): NormSpec & { returnSum: boolean } {
+  const o = checkOptions(options as EpilogueOptions & Record<string, unknown> | undefined, `${spec.op} options`);
+  const dtype = x.dtype ?? 'float32';
+  const outputDtype = checkDtype(o.outputDtype, 'outputDtype', dtype);
+  for (const k of ['weight', 'bias', 'runningMean', 'runningVar'] as const) {
+    const t = o[k];
+    check(
+      !isTensorHandle(t) || (t.dtype ?? 'float32') === 'float32', 'INVALID_DTYPE',
+      `${k} must be a float32 tensor (or host data), got a ${isTensorHandle(t) ? t.dtype : ''} tensor`,
+    );
+  }
+  if (spec.mode === 'moments') return { ...spec, dtype, outputDtype, returnSum: false };
+  const residual = o.residual;
+  if (residual !== undefined) {
+    check(isTensorHandle(residual), 'INVALID_ARGUMENT', `residual must be a Tensor, got ${describe(residual)}`);
+    check(
+      residual.shape.length === x.shape.length && residual.shape.every((d, i) => d === x.shape[i]), 'RESIDUAL_MISMATCH',
+      `residual [${residual.shape}] must have the input's shape [${x.shape}]`,
+    );
+    check(residual.layout === x.layout, 'RESIDUAL_MISMATCH', `residual is ${residual.layout}, the input ${x.layout}`);
+    check(
+      (residual.dtype ?? 'float32') === dtype, 'RESIDUAL_MISMATCH', `residual is ${residual.dtype ?? 'float32'}, the input ${dtype}`,
+    );
+  }
+  const returnSum = checkBoolean(o.returnSum, 'returnSum', false);
+  check(!returnSum || residual !== undefined, 'INVALID_ARGUMENT', 'returnSum needs a residual');
+  const activation = o.activation ?? 'none';
+  check(
+    o.activation === undefined || ACTIVATIONS.includes(o.activation), 'INVALID_ARGUMENT',
+    `activation must be ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${describe(o.activation)}`,
+  );
+  return { ...spec, dtype, outputDtype, residual: residual !== undefined, activation, returnSum };
 }
 
 /** A layout given by a user, default channels-first. */
@@ -115,7 +175,10 @@ function channelsOf(shape: readonly number[], layout: Layout, minRank: number, o
 function base(
   op: OpName, mode: StatsMode, view: GroupView, rows: RowLayout, eps: number, paramQ = 1, paramS = view.s,
 ): NormSpec {
-  return { op, mode, view, rows, paramQ, paramS, eps, momentum: 0, correction: 0, updateRunning: false, statsShape: [] };
+  return {
+    op, mode, view, rows, paramQ, paramS, eps, momentum: 0, correction: 0, updateRunning: false, statsShape: [],
+    dtype: 'float32', outputDtype: 'float32', residual: false, activation: 'none',
+  };
 }
 
 /** Rows that are one channel plane each (channels-first): group (r / groupDiv) % groupMod, param r % C. */
