@@ -1,16 +1,19 @@
 // Column statistics, stage 2: Chan-merge partials along the middle axis of an [A, B, C] view.
 //
-// Input partials (n, mean, M2, shift) + (min, max) sit at index (a * B + b) * C + c; the B
-// partials of each (a, c) are split into S slices of `sliceLen` and each slice is merged into
-// output (a * S + s) * C + c. The same stage serves every merge the statistics need:
-//   [1, J, W] -> [1, S, W]    the J row chunks of each column (column_stats.wgsl's output);
+// Input partials, stage 1's (welford.wgsl's `partialOf`: (n * unit, mean, M2, shift)) with
+// their ranges (min, max), sit at index (a * B + b) * C + c; the B partials of each (a, c) are
+// split into S slices of `sliceLen` and each slice is merged into output (a * S + s) * C + c.
+// The same stage serves every merge the statistics need:
+//   [1, J, W] -> [1, 1, W]    the J row chunks of each column (reduce_stats_columns.wgsl);
+//   [W, J, 1] -> [W, 1, 1]    the same for reduce_stats_serial.wgsl's chunks;
 //   [C, HW, 1] -> [C, S, 1]   the pixels of each channel, channels-first images;
 //   [1, HW, C] -> [1, S, C]   the same for channels-last images.
-// The few slices left are merged on the host in float64. Partials may carry different shifts:
-// the merge takes the first one's and rebases the other's mean onto it, (shift_b - shift_a) +
-// mean_b, so a mean stays a small correction to an exactly known reference and large offsets
-// cost nothing; the rebased pair goes through welford.wgsl's `chanMerge` (which also keeps
-// infinite means infinite). Min and max merge as themselves.
+// The few slices left are merged on the host in float64. Partials may carry different shifts
+// and units (a chunk that stage 1 rescued): welford.wgsl's `mergeUnits` rebases each mean onto
+// the first partial's shift, so a mean stays a small correction to an exactly known reference
+// and large offsets cost nothing, in the coarser unit of the two, or in RESCUE where a plain
+// merge overflows; its `chanMerge` keeps infinite means infinite. Outputs are partials in the
+// same form. Ranges merge as themselves (welford.wgsl's `rangeMerge`).
 //
 // Variants: `main_serial`, one invocation per output slice with a serial loop (short slices;
 // suits software adapters), and `main_tree`, one workgroup per output slice whose WG
@@ -34,30 +37,23 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> outRange: array<vec2<f32>>;
 
 struct Partial {
-  n: f32,
-  mean: f32,
-  m2: f32,
-  shift: f32,
-  lo: f32,
-  hi: f32,
+  s: Stats,
+  range: vec2<f32>,
 }
 
+const NO_PARTIAL = Partial(Stats(NO_MOMENTS, 0.0, 1.0), NO_RANGE);
+
 fn mergePartials(a: Partial, b: Partial) -> Partial {
-  if (b.n == 0.0) { return a; }
-  if (a.n == 0.0) { return b; }
-  let m = chanMerge(Moments(a.n, a.mean, a.m2), Moments(b.n, (b.shift - a.shift) + b.mean, b.m2));
-  return Partial(m.n, m.mean, m.m2, a.shift, min(a.lo, b.lo), max(a.hi, b.hi));
+  return Partial(mergeUnits(a.s, b.s), rangeMerge(a.range, b.range));
 }
 
 fn loadPartial(i: u32) -> Partial {
-  let s = inStats[i];
-  let r = inRange[i];
-  return Partial(s.x, s.y, s.z, s.w, r.x, r.y);
+  return Partial(statsOf(inStats[i]), inRange[i]);
 }
 
 fn storePartial(o: u32, p: Partial) {
-  outStats[o] = vec4<f32>(p.n, p.mean, p.m2, p.shift);
-  outRange[o] = vec2<f32>(p.lo, p.hi);
+  outStats[o] = partialOf(p.s);
+  outRange[o] = p.range;
 }
 
 // Input index of the first partial of output o's slice, and the slice's length.
@@ -79,7 +75,7 @@ fn main_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let o = gid.x + gid.y * nwg.x * WG;
   if (o >= outputs()) { return; }
   let slice = sliceOf(o);
-  var acc = Partial(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  var acc = NO_PARTIAL;
   for (var k = 0u; k < slice.y; k++) {
     acc = mergePartials(acc, loadPartial(slice.x + k * params.c));
   }
@@ -97,7 +93,7 @@ fn main_tree(
   // Uniform per workgroup, so every invocation reaches the barriers below.
   let o = wid.x + wid.y * nwg.x;
   let live = o < outputs();
-  var acc = Partial(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  var acc = NO_PARTIAL;
   if (live) {
     let slice = sliceOf(o);
     for (var k = lid; k < slice.y; k += WG) {

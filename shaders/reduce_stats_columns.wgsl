@@ -10,8 +10,13 @@
 // Welford-accumulates column tile*tx + lx over rows rowStart + ly, + ty, ... of its row chunk;
 // the ty partials of each column are then Chan-merged through workgroup memory. Samples are
 // shifted by their group's first element (row 0, column q*S). A column whose plain statistics
-// fail (welford.wgsl's `rescueUnit`) is re-read by its invocation ly = 0 alone: no barrier
-// is added, and only such columns pay.
+// fail (welford.wgsl's `rescueUnit`) is re-read by its invocation ly = 0 alone
+// (rescue_chunk.wgsl): no barrier is added, and only such columns pay.
+// Column statistics (a [rows, width] view whose groups are the columns, S = 1) add two
+// overrides of welford.wgsl: SKIP_NAN leaves NaN samples out (where a column's first element
+// is NaN, each invocation shifts by its own first kept sample and the merge through workgroup
+// memory rebases means across shifts), and RANGES writes each partial's (min, max) to
+// `ranges` at the partial's index.
 // Column tiles span grid x, capped at maxComputeWorkgroupsPerDimension; the tiles beyond it
 // fold into z with the blocks o: z = o * T + t for T = ceil(tiles / nwg.x), tile
 // wid.x + t * nwg.x (a loop over tiles around the barriers would slow every dispatch on
@@ -32,10 +37,15 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// Words: float32 bits, or two halves (X_HALF, epilogue.wgsl); read with loadX (rescue_chunk.wgsl).
+@group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> ranges: array<vec2<f32>>;
 
 var<workgroup> rowsTile: array<Moments, WG>;
+// Each invocation's shift (SKIP_NAN) and range (RANGES).
+var<workgroup> rowsShift: array<f32, WG>;
+var<workgroup> rowsRange: array<vec2<f32>, WG>;
 
 @compute @workgroup_size(WG)
 fn main(
@@ -59,33 +69,41 @@ fn main(
 
   var blocked = NO_SAMPLES;
   var shift = 0.0;
+  var range = NO_RANGE;
   if (inRange) {
-    shift = groupShift(x[block + (w / params.s) * params.s]);
+    let first = loadX(block + (w / params.s) * params.s);
+    shift = groupShift(first);
+    var lazyShift = SKIP_NAN && isNan(first);
     for (var p = rowStart + ly; p < rowEnd; p += ty) {
-      blocked = blockedPush(blocked, x[block + p * width + w], shift);
+      let v = loadX(block + p * width + w);
+      if (keeps(v)) {
+        if (lazyShift) {
+          shift = groupShift(v);
+          lazyShift = false;
+        }
+        blocked = blockedPush(blocked, v, shift);
+        if (RANGES) { range = rangePush(range, v); }
+      }
     }
   }
-  var total = blockedTotal(blocked);
-  rowsTile[lid] = total;
+  var st = Stats(blockedTotal(blocked), shift, 1.0);
+  rowsTile[lid] = st.m;
+  if (SKIP_NAN) { rowsShift[lid] = shift; }
+  if (RANGES) { rowsRange[lid] = range; }
   workgroupBarrier();
   if (ly == 0u && inRange) {
     for (var r = 1u; r < ty; r++) {
-      total = chanMerge(total, rowsTile[r * tx + lx]);
+      let i = r * tx + lx;
+      // Without SKIP_NAN every invocation of a column has its shift: the rebase adds 0.
+      st = mergeShifted(st, Stats(rowsTile[i], select(shift, rowsShift[i], SKIP_NAN), 1.0));
+      if (RANGES) { range = rangeMerge(range, rowsRange[i]); }
     }
-    let unit = rescueUnit(total, shift);
-    var st = Stats(total, shift, 1.0);
+    let unit = rescueUnit(st.m, st.shift);
     if (unit != 1.0) {
-      let sh = shift * unit;
-      var m = NO_MOMENTS;
-      for (var b = rowStart; b < rowEnd; b += RESCUE_BLOCK) {
-        var run = NO_MOMENTS;
-        for (var p = b; p < min(b + RESCUE_BLOCK, rowEnd); p++) {
-          run = pushSample(run, x[block + p * width + w] * unit, sh);
-        }
-        m = chanMerge(m, run);
-      }
-      st = Stats(m, sh, unit);
+      st = rescueChunk(block + w, rowStart, rowEnd, 1u, st.shift, unit);
     }
-    partials[(o * params.rowChunks + rc) * width + w] = partialOf(st);
+    let out = (o * params.rowChunks + rc) * width + w;
+    partials[out] = partialOf(st);
+    if (RANGES) { ranges[out] = range; }
   }
 }

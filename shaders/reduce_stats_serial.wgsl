@@ -9,8 +9,21 @@
 // elements [c*chunkLen, (c+1)*chunkLen) of the group's P*S, walked in memory order without a
 // division per element. Neighbouring lanes take neighbouring groups, which in channels-last
 // views are neighbouring floats. Samples are shifted by the group's first element (welford.wgsl);
-// a chunk whose plain statistics fail (`rescueUnit`) takes a second, rescue pass.
-// Output: partials[g * chunks + c] = welford.wgsl's `partialOf`, merged by finalize_stats.
+// a chunk whose plain statistics fail (`rescueUnit`) takes a second, rescue pass
+// (rescue_chunk.wgsl).
+//
+// Column statistics (a [rows, width] view whose groups are the columns) add two overrides of
+// welford.wgsl: SKIP_NAN leaves NaN samples out (a chunk without any is an empty partial,
+// n = 0; where the group's first element is NaN, the chunk is shifted by its own first kept
+// sample, and the merges rebase means across shifts), and RANGES writes each partial's
+// (min, max) to `ranges`.
+// Output: partials[g * chunks + c] = welford.wgsl's `partialOf`, merged by finalize_stats (or
+// merge_stats.wgsl for column statistics); with RANGES, ranges[g * chunks + c].
+//
+// `main_vec4` is the same walk for float32 runs of 4k floats (S % 4 == 0, chunkLen % 4 == 0,
+// neither SKIP_NAN nor RANGES): one vec4 load per four samples (a CPU adapter turns each
+// lane's load into a gather, so this quarters them) summed in blocks (welford.wgsl's
+// `quadBlock`: no division per sample); its rescue pass reruns the same loop in the rescue unit.
 
 override WG: u32 = 64;
 
@@ -24,8 +37,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+// Words: float32 bits, or two halves (X_HALF, epilogue.wgsl); read with loadX (rescue_chunk.wgsl).
+@group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> ranges: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -36,15 +52,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let c = t / groups;
   let qs = params.q * params.s;
   let base = (g / params.q) * params.p * qs + (g % params.q) * params.s;
-  let shift = groupShift(x[base]);
+  var shift = groupShift(loadX(base));
+  var lazyShift = SKIP_NAN && isNan(loadX(base));
 
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);
   var acc = NO_SAMPLES;
+  var range = NO_RANGE;
   var p = start / params.s;
   var s = start % params.s;
   for (var j = start; j < end; j++) {
-    acc = blockedPush(acc, x[base + p * qs + s], shift);
+    let v = loadX(base + p * qs + s);
+    if (keeps(v)) {
+      if (lazyShift) {
+        shift = groupShift(v);
+        lazyShift = false;
+      }
+      acc = blockedPush(acc, v, shift);
+      if (RANGES) { range = rangePush(range, v); }
+    }
     s++;
     if (s == params.s) {
       s = 0u;
@@ -55,17 +81,64 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let unit = rescueUnit(total, shift);
   var st = Stats(total, shift, 1.0);
   if (unit != 1.0) {
-    let sh = shift * unit;
-    var m = NO_MOMENTS;
-    for (var b = start; b < end; b += RESCUE_BLOCK) {
-      var block = NO_MOMENTS;
-      for (var j = b; j < min(b + RESCUE_BLOCK, end); j++) {
-        let p = j / params.s;
-        block = pushSample(block, x[base + p * qs + (j - p * params.s)] * unit, sh);
-      }
-      m = chanMerge(m, block);
-    }
-    st = Stats(m, sh, unit);
+    st = rescueChunk(base, start, end, params.s, shift, unit);
   }
   partials[g * params.chunks + c] = partialOf(st);
+  if (RANGES) { ranges[g * params.chunks + c] = range; }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let groups = params.o * params.q;
+  if (t >= groups * params.chunks) { return; }
+  let g = t % groups;
+  let c = t / groups;
+  let qs4 = params.q * params.s / 4u;
+  let s4 = params.s / 4u;
+  let base4 = (g / params.q) * params.p * qs4 + (g % params.q) * s4;
+  let shift = groupShift(x4[base4].x);
+
+  let start = c * params.chunkLen;
+  let end = min(start + params.chunkLen, params.p * params.s);
+  // The plain pass runs with unit 1; where it fails, the same loop runs again as the rescue
+  // pass (rescueChunk reads x as words, which this entry may not bind beside x4).
+  var unit = 1.0;
+  loop {
+    let sh = shift * unit;
+    var acc = NO_SAMPLES;
+    var centre = 0.0;
+    let end4 = end / 4u;
+    var j = start / 4u;
+    var s = j % s4;
+    var i = base4 + (j / s4) * qs4 + s;
+    loop {
+      if (j >= end4) { break; }
+      let stop = min(j + QUAD_BLOCK, end4);
+      let n = f32(4u * (stop - j));
+      var sums = vec4<f32>(0.0);
+      var squares = vec4<f32>(0.0);
+      for (; j < stop; j++) {
+        let d = quadDelta(x4[i] * unit, sh, centre);
+        sums += d;
+        squares += d * d;
+        i++;
+        s++;
+        if (s == s4) {
+          s = 0u;
+          i += qs4 - s4;
+        }
+      }
+      let block = quadBlock(sums, squares, n, centre);
+      acc = carryBlock(acc, block);
+      centre = nextCentre(block);
+    }
+    let total = blockedTotal(acc);
+    let next = rescueUnit(total, shift);
+    if (unit != 1.0 || next == 1.0) {
+      partials[g * params.chunks + c] = partialOf(Stats(total, sh, unit));
+      return;
+    }
+    unit = next;
+  }
 }

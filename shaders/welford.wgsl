@@ -27,13 +27,17 @@
 // a rescue pass are in its unit (`Stats`): mean and shift scaled by it, M2 and means of
 // squares by its square. The apply stage takes them as they are, y = ((x * k - shift) - mean)
 // * rstd with k = the unit, so neither x - mean (up to twice float32's range) nor rstd (below
-// 1e-38) leaves float32. Rescue loops are written lean (Welford in blocks of RESCUE_BLOCK
-// merged by Chan): a second copy of the Blocked machinery in a kernel slows its hot loop.
+// 1e-38) leaves float32. The rescue pass of a stage-1 chunk is rescue_chunk.wgsl.
 
 // Set by the stage's pipeline: accumulate x^2 (RMSNorm) instead of shifted x.
 override SQUARE: bool = false;
 // Set by the stage's pipeline where eps < 2^-60: rescue variances whose squares underflow.
 override RESCUE_TINY: bool = false;
+// Set by column statistics for the feature scalers (scikit-learn ignores NaN): stage 1 leaves
+// NaN samples out of n, mean and M2.
+override SKIP_NAN: bool = false;
+// Set by column statistics: stage 1 also writes each partial's (min, max).
+override RANGES: bool = false;
 
 struct Moments {
   n: f32,
@@ -46,6 +50,16 @@ const NO_MOMENTS = Moments(0.0, 0.0, 0.0);
 // Not NaN or an infinity; a bit test, which survives compilers that assume finite floats.
 fn isFinite(v: f32) -> bool {
   return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}
+
+// A bit test, as isFinite.
+fn isNan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Whether a sample enters the statistics: every one but NaN with SKIP_NAN.
+fn keeps(v: f32) -> bool {
+  return !(SKIP_NAN && isNan(v));
 }
 
 fn welfordPush(a: Moments, x: f32) -> Moments {
@@ -116,8 +130,35 @@ fn blockedPush(a: Blocked, x: f32, shift: f32) -> Blocked {
   return carryBlock(a, pushSample(a.block, x, shift));
 }
 
-fn blockedPush4(a: Blocked, v: vec4<f32>, shift: f32) -> Blocked {
-  return carryBlock(a, push4(a.block, v, shift));
+// vec4 loops (software adapters) skip Welford's division per sample: the loop sums each block
+// of QUAD_BLOCK vec4s (BLOCK samples) as d = (x - shift) - centre and d^2 in two vec4s, then
+// `quadBlock` turns them into (n, centre + mean, sum d^2 - sum d * mean), carried into a
+// `Blocked`. The centre is the previous block's mean (`nextCentre`), so the cancellation in a
+// block's M2 is at most float32 epsilon times n * (mean - centre)^2, and those terms sum to at
+// most 4 x the group's M2 (differences of consecutive block means): as accurate as Welford, a
+// fraction of the work. Non-finite samples give what Welford gives (a block with inf: mean inf,
+// M2 NaN; a non-finite mean is never a centre). For SQUARE, d = x and the block is the mean of
+// its x^2.
+const QUAD_BLOCK: u32 = 16u;
+
+fn quadBlock(s: vec4<f32>, q: vec4<f32>, n: f32, centre: f32) -> Moments {
+  let sq = (q.x + q.y) + (q.z + q.w);
+  if (SQUARE) { return Moments(n, sq / n, 0.0); }
+  let sum = (s.x + s.y) + (s.z + s.w);
+  let mean = sum / n;
+  let m2 = sq - sum * mean;
+  // A tiny negative M2 from rounding is 0 (NaN stays NaN).
+  return Moments(n, centre + mean, select(m2, 0.0, m2 < 0.0));
+}
+
+fn nextCentre(block: Moments) -> f32 {
+  return select(0.0, block.mean, isFinite(block.mean) && !SQUARE);
+}
+
+// d of sample vector v: shifted and centred, or v itself for SQUARE.
+fn quadDelta(v: vec4<f32>, shift: f32, centre: f32) -> vec4<f32> {
+  if (SQUARE) { return v; }
+  return (v - shift) - centre;
 }
 
 fn blockedTotal(a: Blocked) -> Moments {
@@ -210,6 +251,52 @@ fn statsOf(p: vec4<f32>) -> Stats {
   if (p.x < 0x1p-60f) { unit = RESCUE; }
   if (p.x >= 0x1p40f) { unit = TINY_UNIT; }
   return Stats(Moments(p.x * inverseUnit(unit), p.y, p.z), p.w, unit);
+}
+
+// Statistics `s` in another unit: mean and shift scaled by unit / s.unit, M2 by its square.
+fn statsIn(s: Stats, unit: f32) -> Stats {
+  if (s.unit == unit) { return s; }
+  let k = unitExp(unit) - unitExp(s.unit);
+  return Stats(Moments(s.m.n, ldexpExact(s.m.mean, k), ldexpExact(s.m.m2, 2 * k)), ldexpExact(s.shift, k), unit);
+}
+
+// Chan merge of statistics in one unit whose samples were shifted by different constants: b's
+// mean is rebased onto a's shift, (shift_b - shift_a) + mean_b, a difference on the scale of
+// the spread for samples of one group, so the pair (shift, mean) stays exact. An empty a takes
+// b whole, shift included.
+fn mergeShifted(a: Stats, b: Stats) -> Stats {
+  if (b.m.n == 0.0) { return a; }
+  if (a.m.n == 0.0) { return b; }
+  let m = chanMerge(a.m, Moments(b.m.n, (b.shift - a.shift) + b.m.mean, b.m.m2));
+  return Stats(m, a.shift, a.unit);
+}
+
+// Merge of partials in any units, as finalize_stats merges a group's: in the coarser unit of
+// the two (plain where both are), and again in RESCUE where that is not finite (plain
+// partials whose shifts lie far apart overflow only when merged).
+fn mergeUnits(a: Stats, b: Stats) -> Stats {
+  if (b.m.n == 0.0) { return a; }
+  if (a.m.n == 0.0) { return b; }
+  let unit = min(a.unit, b.unit);
+  let m = mergeShifted(statsIn(a, unit), statsIn(b, unit));
+  if (unit == RESCUE || statsFinite(m.m)) { return m; }
+  return mergeShifted(statsIn(a, RESCUE), statsIn(b, RESCUE));
+}
+
+// (min, max) of a partial's samples for RANGES, NaN left out (the CPU twin's comparisons skip
+// it too); NO_RANGE, min > max, while there is none.
+const NO_RANGE = vec2<f32>(1.0, 0.0);
+
+fn rangePush(r: vec2<f32>, v: f32) -> vec2<f32> {
+  if (isNan(v)) { return r; }
+  if (r.x > r.y) { return vec2<f32>(v, v); }
+  return vec2<f32>(min(r.x, v), max(r.y, v));
+}
+
+fn rangeMerge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  if (b.x > b.y) { return a; }
+  if (a.x > a.y) { return b; }
+  return vec2<f32>(min(a.x, b.x), max(a.y, b.y));
 }
 
 // The affine of the apply stage, (shift, mean, rstd / k, k): y = ((x * k - shift) - mean) *

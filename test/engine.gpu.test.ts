@@ -9,9 +9,9 @@ import { runInNewContext } from 'node:vm';
 import { create } from 'webgpu';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEngine, NormGpuError, type Engine, type Layout, type OpName, type Tensor } from '../src/index';
-import { BufferUsage } from '../src/gpu/flags';
+import { BufferUsage } from '../src/webgpu-flags';
 import { cachedPipelineCount } from '../src/gpu/pipelines';
-import { generate, makeGpuEngine, scaledError, sizeOf, trackGpuWork, withValidation, worstElement } from './support/gpu';
+import { DISTRIBUTIONS, generate, makeGpuEngine, scaledError, sizeOf, trackGpuWork, withValidation, worstElement } from './support/gpu';
 
 const TOL = 1e-5;
 const STORAGE_BUFFER = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -273,8 +273,14 @@ describe('pipeline cache', () => {
       options: (s) => ({ normalizedShape: [s[1]] }),
     },
     {
+      // Odd spatial sizes: runs of 4k floats take the vec4 entry instead.
       name: 'moments [0, 2, 3], serial', engine: () => serial, op: 'moments', layout: 'channels-first',
-      shapes: [[2, 3, 4, 5], [3, 4, 5, 6], [4, 5, 6, 7], [5, 6, 7, 8], [6, 7, 8, 9]],
+      shapes: [[2, 3, 5, 5], [3, 4, 5, 7], [4, 5, 7, 7], [5, 6, 7, 9], [6, 7, 9, 9]],
+      options: () => ({ axes: [0, 2, 3] }),
+    },
+    {
+      name: 'moments [0, 2, 3], serial vec4', engine: () => serial, op: 'moments', layout: 'channels-first',
+      shapes: [[2, 3, 4, 5], [3, 4, 4, 6], [4, 5, 8, 7], [5, 6, 4, 9], [6, 7, 8, 8]],
       options: () => ({ axes: [0, 2, 3] }),
     },
   ];
@@ -308,6 +314,40 @@ describe('pipeline cache', () => {
     expect(counts, `pipelines cached after each shape (${signatures[0]}); created after the first shape:\n${added}`)
       .toEqual(counts.map(() => counts[0]));
   });
+});
+
+describe('a few large groups (LayerNorm / RMSNorm over [C, H, W])', () => {
+  // On software adapters these take the staged path with reduce_stats_serial's vec4 entry
+  // (chunks of each group, block sums); elsewhere whatever the planner picks. Either way the
+  // result matches the float64 CPU backend on every input distribution, and non-finite samples
+  // give what PyTorch gives.
+  const shapes = [[2, 16, 16, 16], [3, 8, 24, 24]];
+  test.each(shapes.flatMap((shape) => DISTRIBUTIONS.flatMap((dist) => (['layerNorm', 'rmsNorm'] as const).map((op) => [op, dist, shape] as const))))(
+    '%s, %s, %j', async (op, dist, shape) => {
+      const data = generate(dist, sizeOf(shape), 71);
+      if (dist === 'mixed') {
+        data[5000] = Infinity; // group 1: mean inf (LayerNorm: NaN outputs), RMSNorm: rstd 0
+        data[100] = NaN;
+      }
+      const options = { normalizedShape: shape.slice(1) };
+      const run = async (engine: Engine) => {
+        const x = engine.tensor(data, shape);
+        const y = engine[op](x, options);
+        const out = await y.read();
+        dispose(x, y);
+        return out;
+      };
+      const actual = await withValidation(gpu, () => run(gpu));
+      const expected = await run(cpu);
+      const nonFinite = expected.map((v, i) => (Number.isFinite(v) ? 0 : Object.is(actual[i], v) || (Number.isNaN(v) && Number.isNaN(actual[i])) ? 0 : 1));
+      expect(nonFinite.reduce((a, b) => a + b, 0), 'non-finite outputs differ').toBe(0);
+      const finite = (a: Float32Array) => a.map((v, i) => (Number.isFinite(expected[i]) ? v : 0));
+      expectClose(finite(actual), finite(expected), `${op} ${dist} ${shape}`);
+      const x = gpu.tensor(data, shape);
+      const reduce = gpu.explain(op, x, options).kernels.find((k) => k.stage === 'reduceStats');
+      x.dispose();
+      if (reduce?.variant.startsWith('serial')) expect(reduce.variant).toBe('serial+vec4');
+    });
 });
 
 describe('explain', () => {

@@ -14,14 +14,14 @@
  * meeting NaN and an infinity the same infinity. All GPU work runs inside error scopes.
  */
 import { create, globals } from 'webgpu';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createEngine, type Engine, type OpName, type Tensor } from '../src/index';
 import { planGpu, type AdapterTraits } from '../src/plan/gpu-plan';
 import { planColumnStats } from '../src/plan/column-stats';
 import {
   batchNormSpec, groupNormSpec, instanceNormSpec, layerNormSpec, momentsSpec, rmsNormSpec, type NormSpec,
 } from '../src/plan/spec';
-import { makeGpuEngine, mulberry32, normalSampler, scaledError, withValidation, worstElement } from './support/gpu';
+import { makeGpuEngine, mulberry32, normalSampler, scaledError, withEngines, withValidation, worstElement } from './support/gpu';
 
 const TOL = 1e-5;
 const FAMILIES = ['auto', 'parallel', 'serial'] as const;
@@ -30,14 +30,9 @@ type Family = (typeof FAMILIES)[number];
 const gpus = {} as Record<Family, Engine>;
 let cpu: Engine;
 
-beforeAll(async () => {
+withEngines(async () => {
   for (const f of FAMILIES) gpus[f] = await makeGpuEngine({ kernels: f });
-  cpu = await createEngine({ backend: 'cpu' });
-});
-
-afterAll(() => {
-  for (const f of FAMILIES) gpus[f]?.dispose();
-  cpu?.dispose();
+  return [...Object.values(gpus), cpu = await createEngine({ backend: 'cpu' })];
 });
 
 type Options = Record<string, unknown>;
@@ -253,7 +248,7 @@ describe('dispatch sizes stay within maxComputeWorkgroupsPerDimension', () => {
   test.each([[2 ** 28, 1], [1, 2 ** 28], [2 ** 14, 2 ** 14], [2 ** 20, 2 ** 8], [3, 2 ** 26]])('column stats [%i, %i]', (rows, width) => {
     for (const a of adapters) {
       const plan = planColumnStats(rows, width, a, [width / 4 >= 1 ? 4 : 1, 1, Math.max(1, width / 4)]);
-      for (const w of [plan.workgroups, plan.columnMerge?.workgroups, plan.groupMerge?.workgroups].filter((g) => !!g)) {
+      for (const w of [plan.reduce.workgroups, plan.columnMerge?.workgroups, plan.groupMerge?.workgroups].filter((g) => !!g)) {
         expect(Math.max(...w!), JSON.stringify(plan)).toBeLessThanOrEqual(MAX);
       }
     }

@@ -41,17 +41,23 @@ function offsetData(rows: number, features: number, seed: number): Float32Array 
 }
 
 let gpu: Engine;
+let gpuOther: Engine;
 let cpu: Engine;
 beforeAll(async () => {
   gpu = await makeGpuEngine();
+  // The other stage-1 family: reduce_stats_columns.wgsl where `gpu` takes reduce_stats_serial.wgsl.
+  gpuOther = await makeGpuEngine({ kernels: gpu.adapterInfo?.software ? 'parallel' : 'serial' });
   cpu = await createEngine({ backend: 'cpu' });
 });
 afterAll(() => {
   gpu?.dispose();
+  gpuOther?.dispose();
   cpu?.dispose();
 });
 
 const backends = () => [['cpu', cpu], ['webgpu', gpu]] as const;
+/** The backends and both stage-1 kernel families of column statistics. */
+const families = () => [...backends(), ['webgpu, other kernels', gpuOther]] as const;
 const run = <T>(engine: Engine, fn: () => Promise<T> | T): Promise<T> => (engine.backend === 'webgpu' ? withValidation(engine, fn) : Promise.resolve(fn()));
 
 describe('golden standard_scaler cases', () => {
@@ -205,7 +211,7 @@ describe('values whose squares overflow float32', () => {
   test('StandardScaler agrees with float64 at 1e20 and 3e38 (float32 partials overflow on the GPU)', async () => {
     const rows = [[1e20, 3e38], [-1e20, -3e38], [3e20, 1e38], [2e20, 0]];
     const want = [rows.reduce((a, r) => a + r[0], 0) / 4, rows.reduce((a, r) => a + r[1], 0) / 4];
-    for (const [, engine] of backends()) {
+    for (const [, engine] of families()) {
       await run(engine, async () => {
         const s = await new StandardScaler(engine).fit(rows);
         for (let f = 0; f < 2; f++) {
@@ -213,6 +219,33 @@ describe('values whose squares overflow float32', () => {
           const v = rows.reduce((a, r) => a + (r[f] - want[f]) ** 2, 0) / 4;
           expect(Math.abs(s.var![f] - v) / v, `${engine.backend} var ${f}`).toBeLessThan(1e-6);
         }
+      });
+    }
+  });
+
+  test('rescued and plain chunk partials merge (GPU stage-1 chunks, merges and the host), NaN left out, to the float64 twin', async () => {
+    // Feature 0: +1e20 in the first 2/3, then -1e20 (chunks of one sign finite, their merges overflow); 1: 3e38 in
+    // a few rows of 1e4 + N(0, 1) (those chunks rescued, the others plain); 2: 1e-15 + 1e-17 N(0, 1)
+    // with NaN in row 0 and every 5th row; 3: constant 7.
+    const rows = 6000;
+    const normal = normalSampler(mulberry32(41));
+    const x = Array.from({ length: rows }, (_, r) => [
+      (r < 4000 ? 1e20 : -1e20) + 1e16 * normal(),
+      r % 997 === 3 ? 3e38 : 1e4 + normal(),
+      r % 5 === 0 ? NaN : 1e-15 + 1e-17 * normal(),
+      7,
+    ]);
+    const ref = nanReference(x);
+    for (const [name, engine] of families()) {
+      await run(engine, async () => {
+        const s = await new StandardScaler(engine).fit(x);
+        expect(Array.from(s.nSamplesSeenPerFeature!), name).toEqual(ref.count);
+        expect(nanRelative(s.mean!, ref.mean), `${name} mean`).toBeLessThan(1e-6);
+        expect(nanRelative(s.var!.slice(0, 3), ref.var.slice(0, 3)), `${name} var`).toBeLessThan(1e-5);
+        expect(s.var![3], `${name} constant feature`).toBe(0);
+        const m = await new MinMaxScaler(engine).fit(x);
+        expect(Array.from(m.dataMin!), name).toEqual(ref.min);
+        expect(Array.from(m.dataMax!), name).toEqual(ref.max);
       });
     }
   });
@@ -267,16 +300,17 @@ function nanRelative(a: ArrayLike<number>, e: readonly number[]): number {
 
 describe('NaN is a missing value in fit, as scikit-learn', () => {
   // Feature 0: NaN in row 0 (the column's usual shift) and every 7th row; 1: none; 2: all NaN;
-  // 3: NaN over whole 64-row chunks (empty partials); 4: NaN in the last row only.
+  // 3: NaN over whole stage-1 chunks (empty partials: 1250 rows on a software adapter, 250 on
+  // the other family); 4: NaN in the last row only.
   const rows = 5000;
-  const nanAt = (r: number, j: number) => (j === 0 ? r % 7 === 0 : j === 2 || (j === 3 ? r >= 64 && r < 320 : j === 4 && r === rows - 1));
+  const nanAt = (r: number, j: number) => (j === 0 ? r % 7 === 0 : j === 2 || (j === 3 ? r >= 1250 && r < 2500 : j === 4 && r === rows - 1));
   const data = offsetData(rows, 5, 21);
   const x = Array.from({ length: rows }, (_, r) => Array.from({ length: 5 }, (_, j) => (nanAt(r, j) ? NaN : data[r * 5 + j])));
   const ref = nanReference(x);
 
   test('StandardScaler: per-feature counts, nanmean and nanvar; transform keeps NaN as NaN', async () => {
-    expect(ref.count).toEqual([rows - Math.ceil(rows / 7), rows, 0, rows - 256, rows - 1]);
-    for (const [name, engine] of backends()) {
+    expect(ref.count).toEqual([rows - Math.ceil(rows / 7), rows, 0, rows - 1250, rows - 1]);
+    for (const [name, engine] of families()) {
       await run(engine, async () => {
         const s = await new StandardScaler(engine).fit(x);
         expect(s.nSamplesSeen, name).toBe(rows);
@@ -305,7 +339,7 @@ describe('NaN is a missing value in fit, as scikit-learn', () => {
   });
 
   test('MinMaxScaler: nanmin and nanmax, NaN for a feature without values', async () => {
-    for (const [name, engine] of backends()) {
+    for (const [name, engine] of families()) {
       await run(engine, async () => {
         const m = await new MinMaxScaler(engine).fit(x);
         expect(Array.from(m.dataMin!), name).toEqual(ref.min);

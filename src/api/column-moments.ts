@@ -5,6 +5,7 @@
  */
 import type { Backend, ColumnMoments } from '../backend';
 import { check } from '../errors';
+import { COLUMN_KERNELS } from '../plan/column-stats';
 import type { Tensor } from './tensor';
 import { fitsBinding, rowsPerBinding } from './validate';
 
@@ -28,8 +29,9 @@ export function checkColumnWidth(backend: Backend, width: number, what: string):
 
 /**
  * Rows of a [rows, width] float32 matrix one `columnMoments` call takes on `backend` (a width
- * passed by `checkColumnWidth`): as many as one buffer binding holds. The chunk partials then
- * fit too: one per column below 64 rows, a sixteenth of the data above.
+ * passed by `checkColumnWidth`): as many as one buffer binding holds. The stage-1 partials then
+ * fit too: one per column and chunk, a chunk covering at least 32 rows of a column
+ * (chooseReduce), so at most 24 bytes per 128 of data beyond the first chunk.
  */
 export function columnRowsPerCall(backend: Backend, width: number): number {
   return rowsPerBinding(backend, width * 4);
@@ -43,5 +45,5 @@ export async function columnMoments(
   backend: Backend, x: Tensor, rows: number, width: number, wantColumns: boolean, groups?: readonly [number, number, number],
   skipNaN = false,
 ): Promise<ColumnMoments> {
-  return backend.columnMoments(x.storage, { rows, width, wantColumns, groups, skipNaN });
+  return backend.columnMoments(x.storage, { rows, width, wantColumns, groups, skipNaN, kernels: COLUMN_KERNELS });
 }

@@ -2,8 +2,8 @@
  * Dataset statistics: a streaming accumulator fed batch by batch (images or tensors) that
  * gives per-channel mean, std (biased and unbiased), min and max, and the mean and std images.
  *
- * Each batch is reduced on the GPU (column_stats, merge_stats: shifted float32 Welford in short
- * chunks, merged in a tree) and the few partials are read back and Chan-merged into a float64
+ * Each batch is reduced on the GPU (stage 1 of the normalization path over the pixel columns,
+ * then merge_stats: shifted float32 Welford in blocked chunks, merged in a tree) and the few partials are read back and Chan-merged into a float64
  * running aggregate on the host, so millions of images at a 1e4 offset lose nothing. The
  * aggregate is a plain serializable object (`partial()`) that merges with others
  * (`mergeDatasetStats`): shards computed by several workers, tabs or machines combine into the

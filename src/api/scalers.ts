@@ -3,7 +3,7 @@
  * the CPU backend: `StandardScaler` and `MinMaxScaler` with `fit`, `partialFit`, `transform`,
  * `inverseTransform` and `fitTransform`.
  *
- * Fitting reduces each batch on the GPU (column_stats, merge_stats) and keeps the running
+ * Fitting reduces each batch on the GPU (reduce_stats, merge_stats) and keeps the running
  * statistics in float64 on the host (Chan's update across `partialFit` calls), as
  * scikit-learn keeps float64 statistics. Transforms are one elementwise dispatch
  * (scale_features) whose subtraction comes first and carries the mean as a float32 pair, so
@@ -15,6 +15,7 @@
  * ```
  */
 import { check, NormGpuError } from '../errors';
+import { COLUMN_KERNELS } from '../plan/column-stats';
 import { mergeMoments64, type Moments64 } from '../plan/moments64';
 import { checkShape } from '../plan/spec';
 import { checkColumnWidth, columnMoments, columnRowsPerCall } from './column-moments';
@@ -223,7 +224,7 @@ abstract class FeatureScaler {
       const clip = inverse ? undefined : this.clipRange();
       const lines = new Float64Array(f * 3);
       for (let i = 0; i < f; i++) lines.set(line(i), i * 3);
-      const storage = this.#engine.internalBackend.scaleFeatures(input.tensor.storage, input.tensor.size, { width: f, lines, clip });
+      const storage = this.#engine.internalBackend.scaleFeatures(input.tensor.storage, input.tensor.size, { width: f, lines, clip, kernel: COLUMN_KERNELS.scaleFeatures });
       return this.#engine.internalTensor(storage, input.tensor.shape, input.tensor.layout, inverse ? 'inverseTransform' : 'transform');
     } finally {
       input.release();

@@ -5,10 +5,11 @@
 import { emptyMoments64, groupMoments64, type Moments64 } from '../plan/moments64';
 
 /**
- * Twin of column_stats.wgsl (all rows as one chunk): exact statistics of each column of
- * [rows, width]; `skipNaN` leaves NaN values out, each column counting its own.
+ * Twin of the stage-1 reduce_stats*.wgsl with RANGES over a [rows, width] view whose groups are
+ * the columns (all rows as one chunk): exact statistics and range of each column; `skipNaN`
+ * (SKIP_NAN) leaves NaN values out, each column counting its own.
  */
-export function columnStats(x: Float32Array, rows: number, width: number, skipNaN = false): Moments64 {
+export function reduceStatsRanges(x: Float32Array, rows: number, width: number, skipNaN = false): Moments64 {
   const m = emptyMoments64(width);
   const { n, mean, m2, min, max } = m;
   for (let r = 0; r < rows; r++) {

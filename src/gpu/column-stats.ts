@@ -1,17 +1,18 @@
 /**
- * Runs column_stats.wgsl, merge_stats.wgsl and scale_features.wgsl: the GPU side of dataset
- * statistics and the feature scalers. Statistics are recorded in one pass and one submit, and
- * the few partials left are read back in one copy and merged in float64 on the host.
+ * The GPU side of dataset statistics and the feature scalers: stage 1 of the normalization
+ * path (reduce_stats_*.wgsl with RANGES and SKIP_NAN) over the columns, merge_stats.wgsl, and
+ * scale_features.wgsl. Statistics are recorded in one pass and one submit, and the few
+ * partials left are read back in one copy and merged in float64 on the host.
  */
 import type { ColumnMoments, ColumnRequest, ScaleRequest, Storage } from '../backend';
-import { COLUMN_WG, MERGE_WG, planColumnStats, type ColumnStatsPlan, type MergePlan } from '../plan/column-stats';
+import { MERGE_WG, planColumnStats, type ColumnKernels, type ColumnStatsPlan, type MergePlan } from '../plan/column-stats';
 import { linearGrid } from '../plan/gpu-plan';
-import { columnStats, mergeStats } from '../cpu/column-stats';
-import { fromPartials, type Moments64 } from '../plan/moments64';
+import { fromPartials } from '../plan/moments64';
 import type { WebGpuBackend } from './backend';
-import { STORAGE_USAGE } from './flags';
-import { kernels } from './kernels';
+import { STORAGE_USAGE } from '../webgpu-flags';
+import { recordReduce } from './reduce';
 import type { Recorder } from './recorder';
+import type { KernelDef } from '../stage-def';
 
 export const SCALE_WG = 256;
 
@@ -29,9 +30,9 @@ function acquirePartials(backend: WebGpuBackend, count: number, label: string): 
   };
 }
 
-function recordMerge(backend: WebGpuBackend, rec: Recorder, plan: MergePlan, input: Partials, label: string): Partials {
+function recordMerge(backend: WebGpuBackend, rec: Recorder, kernels: ColumnKernels, plan: MergePlan, input: Partials, label: string): Partials {
   const out = acquirePartials(backend, plan.a * plan.slices * plan.c, label);
-  rec.dispatch(kernels.mergeStats(plan.tree), { WG: MERGE_WG },
+  rec.dispatch(plan.tree ? kernels.mergeTree : kernels.mergeSerial, { WG: MERGE_WG },
     [rec.uniform(`${label}-params`, [plan.a, plan.b, plan.c, plan.slices, plan.sliceLen]), input.stats, input.ranges, out.stats, out.ranges],
     plan.workgroups);
   return out;
@@ -44,7 +45,7 @@ function recordMerge(backend: WebGpuBackend, rec: Recorder, plan: MergePlan, inp
 export async function columnStatsGpu(backend: WebGpuBackend, x: Storage & { kind: 'gpu' }, r: ColumnRequest): Promise<ColumnMoments> {
   const plan = planColumnStats(r.rows, r.width, backend.traits, r.groups, r.skipNaN);
   const wantColumns = r.wantColumns;
-  const { value: { owned, columns, groups }, fault } = backend.record('normgpu:column-stats', [x], (rec) => recordColumnStats(backend, rec, x.buffer, plan));
+  const { value: { owned, columns, groups }, fault } = backend.record('normgpu:column-stats', [x], (rec) => recordColumnStats(backend, rec, x.buffer, plan, r.kernels));
   const wanted = [...(wantColumns ? [columns] : []), ...(groups ? [groups] : [])];
   const parts = wanted.flatMap((p) => [{ buffer: p.stats, bytes: p.count * 16 }, { buffer: p.ranges, bytes: p.count * 8 }]);
   const read = backend.readBuffers(parts, fault);
@@ -63,39 +64,26 @@ export async function columnStatsGpu(backend: WebGpuBackend, x: Storage & { kind
     const g = plan.groupMerge;
     result.groups = fromPartials(arrays[k], arrays[k + 1], g.a, g.slices, g.c);
   }
-  if (!overflowed(result.columns) && !overflowed(result.groups)) return result;
-  // Deviations beyond ~1.8e19 overflow the float32 partials: rare enough to take the float64
-  // twin over the data read back, so both backends agree rather than the GPU returning inf.
-  const [data] = await backend.readBuffers([{ buffer: x.buffer, bytes: r.rows * r.width * 4 }], x.fault);
-  const exact = columnStats(data, r.rows, r.width, r.skipNaN);
-  return { columns: wantColumns ? exact : null, groups: r.groups ? mergeStats(exact, ...r.groups) : null };
-}
-
-/** Entries of finite data (finite min and max) whose mean or M2 is not finite. */
-function overflowed(m: Moments64 | null): boolean {
-  if (!m) return false;
-  for (let i = 0; i < m.n.length; i++) {
-    if (m.n[i] > 0 && Number.isFinite(m.min[i]) && Number.isFinite(m.max[i]) && !(Number.isFinite(m.mean[i]) && Number.isFinite(m.m2[i]))) return true;
-  }
-  return false;
+  return result;
 }
 
 /** Records the column statistics passes; the partials are the caller's to release. */
-function recordColumnStats(backend: WebGpuBackend, rec: Recorder, x: GPUBuffer, plan: ColumnStatsPlan) {
+function recordColumnStats(backend: WebGpuBackend, rec: Recorder, x: GPUBuffer, plan: ColumnStatsPlan, kernels: ColumnKernels) {
   const owned: Partials[] = [];
-  const chunks = acquirePartials(backend, plan.chunks * plan.width, 'column-chunks');
+  const chunks = acquirePartials(backend, plan.reduce.partials, 'column-chunks');
   owned.push(chunks);
-  rec.dispatch(kernels.columnStats, { WG: COLUMN_WG, SKIP_NAN: plan.skipNaN },
-    [rec.uniform('column-params', [plan.rows, plan.width, plan.rowsPerChunk, plan.chunks]), x, chunks.stats, chunks.ranges],
-    plan.workgroups);
+  // Column statistics have no eps that could hide tiny variances: RESCUE_TINY stays off, as
+  // for moments.
+  recordReduce(rec, plan.reduce, backend.traits.subgroups, { SQUARE: false, RESCUE_TINY: false, RANGES: true, SKIP_NAN: plan.skipNaN },
+    x, chunks.stats, chunks.ranges);
   let columns = chunks;
   if (plan.columnMerge) {
-    columns = recordMerge(backend, rec, plan.columnMerge, chunks, 'column-merge');
+    columns = recordMerge(backend, rec, kernels, plan.columnMerge, chunks, 'column-merge');
     owned.push(columns);
   }
   let groups: Partials | null = null;
   if (plan.groupMerge) {
-    groups = recordMerge(backend, rec, plan.groupMerge, columns, 'group-merge');
+    groups = recordMerge(backend, rec, kernels, plan.groupMerge, columns, 'group-merge');
     owned.push(groups);
   }
   return { owned, columns, groups };
@@ -114,19 +102,19 @@ export function scaleFeaturesGpu(backend: WebGpuBackend, x: Storage & { kind: 'g
     const hi = Math.fround(a);
     coeffs.set([hi, a - hi, r.lines[i * 3 + 1], r.lines[i * 3 + 2]], i * 4);
   }
-  const { value: buffer, fault } = backend.record('normgpu:scale-features', [x], (rec) => recordScaleFeatures(backend, rec, x.buffer, count, f, coeffs, r.clip));
+  const { value: buffer, fault } = backend.record('normgpu:scale-features', [x], (rec) => recordScaleFeatures(backend, rec, r.kernel, x.buffer, count, f, coeffs, r.clip));
   return { kind: 'gpu', buffer, owned: true, fault };
 }
 
 function recordScaleFeatures(
-  backend: WebGpuBackend, rec: Recorder, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>,
+  backend: WebGpuBackend, rec: Recorder, kernel: KernelDef, x: GPUBuffer, count: number, width: number, coeffs: Float32Array<ArrayBuffer>,
   clip?: readonly [number, number],
 ): GPUBuffer {
   const y = rec.output(count * 4, STORAGE_USAGE, 'normgpu:scale-features:output');
   const table = rec.temp(coeffs.byteLength, STORAGE_USAGE, 'coeffs');
   backend.device.queue.writeBuffer(table, 0, coeffs);
   const [gx] = linearGrid(count, SCALE_WG, backend.traits.maxWorkgroupsPerDim);
-  rec.dispatch(kernels.scaleFeatures, { WG: SCALE_WG, CLIP: !!clip },
+  rec.dispatch(kernel, { WG: SCALE_WG, CLIP: !!clip },
     [rec.uniform('scale-params', [count, width], clip ? [clip[0], clip[1]] : [0, 0]), table, x, y],
     [gx, 1, 1]);
   return y;

@@ -19,6 +19,8 @@ export type ReduceVariant = 'rows' | 'columns' | 'serial';
 
 export interface ReducePlan {
   variant: ReduceVariant;
+  /** Serial variant over float32 runs of 4k floats: reduce_stats_serial's `main_vec4`. */
+  vec4: boolean;
   /** The view the stage-1 kernel walks: the statistics view, or its columns as groups. */
   view: GroupView;
   workgroups: [number, number, number];
@@ -43,7 +45,14 @@ export interface GpuPlan {
   fused: { kernel: 'serial' | 'rows'; entry: string; workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
-  apply: { vec4: boolean; tw: number; workgroups: [number, number, number] } | null;
+  /** `pairs`: apply_norm's main_pairs, one invocation per word of two float16 outputs. */
+  apply: { vec4: boolean; pairs: boolean; tw: number; workgroups: [number, number, number] } | null;
+  /**
+   * add_residual.wgsl before the staged stages: the sum x + residual (spec.residual), which they
+   * then read instead of x; or, for `moments` with float16 outputs, after them, to round the
+   * float32 mean and variance to halves (one dispatch each).
+   */
+  elementwise: { workgroups: [number, number, number] } | null;
   /**
    * The statistics stages rescue variances and mean squares whose float32 squares underflow
    * (welford.wgsl's RESCUE_TINY): only where eps is too small to hide them, since constant
@@ -65,6 +74,9 @@ const MIN_PER_INVOCATION = 8;
 const APPLY_PER_INVOCATION = 8;
 /** Serial invocations that keep a CPU-backed adapter's cores and SIMD lanes busy. */
 const SOFTWARE_LANES = 256;
+/** Fewer groups than this, each at least FEW_GROUPS_MIN_SIZE, take the staged path on software adapters. */
+const FEW_GROUPS = 32;
+const FEW_GROUPS_MIN_SIZE = 4096;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 
@@ -75,8 +87,11 @@ export function linearGrid(n: number, wg: number, maxDim: number): [number, numb
   return [x, ceilDiv(total, x), 1];
 }
 
-function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
-  const v = spec.view;
+/**
+ * The stage-1 variant and dispatch for statistics of the groups of view `v`: the norms' and
+ * moments' view, or a [rows, width] matrix whose groups are its columns (column statistics).
+ */
+export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false): ReducePlan {
   const groups = groupCount(v);
   const m = groupSize(v);
   const maxDim = a.maxWorkgroupsPerDim;
@@ -85,11 +100,13 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
     // neighbouring lanes read neighbouring floats; finalize merges the S x chunks partials.
     const walked = columns ? { o: v.o, p: v.p, q: v.q * v.s, s: 1 } : v;
     const rows = groupSize(walked);
-    const chunkLen = ceilDiv(rows, chunks);
+    // main_vec4 walks whole vec4s: runs and chunks of 4k floats.
+    const vec4 = float32Runs && walked.s % 4 === 0;
+    const chunkLen = vec4 ? 4 * ceilDiv(rows / 4, chunks) : ceilDiv(rows, chunks);
     const n = ceilDiv(rows, chunkLen);
     const perGroup = columns ? v.s * n : n;
     return {
-      variant: 'serial', view: walked, workgroups: linearGrid(groupCount(walked) * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
+      variant: 'serial', vec4, view: walked, workgroups: linearGrid(groupCount(walked) * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
       chunkLen, chunks: n, r1: 1, r2: perGroup, partials: groups * perGroup, why,
     };
   };
@@ -119,7 +136,7 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
     const chunkLen = ceilDiv(v.p, rowChunks);
     const chunks = ceilDiv(v.p, chunkLen);
     return {
-      variant: 'columns', view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
+      variant: 'columns', vec4: false, view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
       r1: chunks, r2: v.s, partials: v.o * chunks * width,
       why: `short runs (S=${v.s}): coalesced reads along rows, ${tx}x${ty} tiles`,
     };
@@ -131,7 +148,7 @@ function chooseReduce(spec: NormSpec, a: AdapterTraits): ReducePlan {
   const chunks = ceilDiv(m, chunkLen);
   const gy = Math.min(groups, maxDim);
   return {
-    variant: 'rows', view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
+    variant: 'rows', vec4: false, view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
     r1: 1, r2: chunks, partials: groups * chunks,
     why: `long runs (S=${v.s}): ${chunks} workgroup(s) per group of ${m}`,
   };
@@ -150,12 +167,21 @@ function vec4Entry(spec: NormSpec): 'spans' | 'features' | null {
   return spec.paramS === 1 && spec.paramQ % 4 === 0 ? 'features' : null;
 }
 
+/** Whether a call reads or writes float16 data (the vec4 entries are float32 only). */
+const halfIo = (spec: NormSpec): boolean => spec.dtype === 'float16' || spec.outputDtype === 'float16';
+
 function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
   if (spec.mode !== 'batch' && spec.mode !== 'rms') return null;
   const groups = groupCount(spec.view);
-  const entry = vec4Entry(spec);
-  // Runs shorter than a vec4 (channels-last) make every lane gather; the staged path is faster.
-  if (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4)) {
+  const half = halfIo(spec);
+  // Only normalize_serial's scalar entry takes halves (normalize_rows none); it writes them a
+  // word at a time, so every run of a group must be whole words.
+  const entry = half ? null : vec4Entry(spec);
+  const serialFits = !half || spec.view.s % 2 === 0;
+  // Runs shorter than a vec4 (channels-last) make every lane gather, and fewer groups than
+  // lanes leave most of them idle; the staged path, whose statistics split groups, is faster.
+  const fewGroups = groups < FEW_GROUPS && groupSize(spec.view) >= FEW_GROUPS_MIN_SIZE;
+  if (serialFits && (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4 && !fewGroups))) {
     return {
       kernel: 'serial', entry: entry ? `main_vec4_${entry}` : 'main', workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
       why: 'software adapter: one invocation per group, two passes, no barriers',
@@ -177,11 +203,13 @@ export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const groups = groupCount(spec.view);
   const rescueTiny = (spec.mode === 'batch' || spec.mode === 'rms') && spec.eps < TINY_EPS;
   const fused = planFused(spec, a);
-  if (fused) return { fused, reduce: null, finalize: null, apply: null, rescueTiny };
+  if (fused) return { fused, reduce: null, finalize: null, apply: null, elementwise: null, rescueTiny };
   const count = elementCount(spec.view);
   const width = spec.rows.width;
+  const half = halfIo(spec);
+  const pairs = spec.outputDtype === 'float16';
   // Channels-last vec4 rows put samples on grid y, within the per-dimension limit.
-  const vec4 = width % 4 === 0 && (spec.rows.kind !== 'pixels' || spec.rows.groupMod <= a.maxWorkgroupsPerDim);
+  const vec4 = !half && width % 4 === 0 && (spec.rows.kind !== 'pixels' || spec.rows.groupMod <= a.maxWorkgroupsPerDim);
   // Invocations along a row: the power of two that covers most of its (vec4) columns; then
   // enough rows per invocation for about APPLY_PER_INVOCATION accesses each.
   const columns = vec4 ? width / 4 : width;
@@ -189,15 +217,19 @@ export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   const rowsPerGroup = (APPLY_WG / tw) * Math.max(1, Math.round(APPLY_PER_INVOCATION / ceilDiv(columns, tw)));
   return {
     fused: null,
-    reduce: spec.mode === 'running' ? null : chooseReduce(spec, a),
+    reduce: spec.mode === 'running' ? null : chooseReduce(spec.view, a, spec.dtype === 'float32'),
     finalize: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim) },
     apply: spec.mode === 'moments' ? null : {
-      vec4, tw,
+      vec4, pairs, tw,
       // Channels-last vec4 rows are dispatched per sample (grid y): see main_vec4_pixels.
-      workgroups: vec4 && spec.rows.kind === 'pixels'
-        ? [Math.min(ceilDiv(count / width / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
-        : [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
+      workgroups: pairs ? linearGrid(ceilDiv(count, 2), APPLY_WG, a.maxWorkgroupsPerDim)
+        : vec4 && spec.rows.kind === 'pixels'
+          ? [Math.min(ceilDiv(count / width / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
+          : [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
     },
+    elementwise: spec.residual ? { workgroups: linearGrid(spec.dtype === 'float16' ? ceilDiv(count, 2) : count, APPLY_WG, a.maxWorkgroupsPerDim) }
+      : spec.mode === 'moments' && spec.outputDtype === 'float16'
+        ? { workgroups: linearGrid(ceilDiv(groups, 2), APPLY_WG, a.maxWorkgroupsPerDim) } : null,
     rescueTiny,
   };
 }

@@ -52,8 +52,18 @@ export function mergeMoments64(into: Moments64, b: Moments64): Moments64 {
 }
 
 /**
- * GPU partials laid out [A, S, C] (stats as (n, mean, M2, shift) vec4s, ranges as (min, max)
- * pairs), merged over S into A*C float64 entries, entry a * C + c.
+ * The unit of a GPU partial from its stored count n * unit (welford.wgsl's `statsOf`): plain
+ * (1), a rescue pass's 2^-100, or the tiny rescue's 2^64.
+ */
+function partialUnit(storedN: number): number {
+  if (storedN < 2 ** -60) return 2 ** -100;
+  return storedN >= 2 ** 40 ? 2 ** 64 : 1;
+}
+
+/**
+ * GPU partials laid out [A, S, C] (stats as welford.wgsl's `partialOf` vec4s (n * unit, mean,
+ * M2, shift), ranges as (min, max) pairs, min > max for none), merged over S into A*C float64
+ * entries, entry a * C + c. Units are undone in float64, where 2^±200 cannot overflow.
  */
 export function fromPartials(stats: Float32Array, ranges: Float32Array, a: number, s: number, c: number): Moments64 {
   const out = emptyMoments64(a * c);
@@ -61,7 +71,11 @@ export function fromPartials(stats: Float32Array, ranges: Float32Array, a: numbe
     for (let is = 0; is < s; is++) {
       for (let ic = 0; ic < c; ic++) {
         const k = (ia * s + is) * c + ic;
-        mergeEntry(out, ia * c + ic, stats[4 * k], stats[4 * k + 3] + stats[4 * k + 1], stats[4 * k + 2], ranges[2 * k], ranges[2 * k + 1]);
+        const unit = partialUnit(stats[4 * k]);
+        const [lo, hi] = ranges[2 * k] > ranges[2 * k + 1] ? [Infinity, -Infinity] : [ranges[2 * k], ranges[2 * k + 1]];
+        mergeEntry(
+          out, ia * c + ic, stats[4 * k] / unit, (stats[4 * k + 3] + stats[4 * k + 1]) / unit, stats[4 * k + 2] / (unit * unit), lo, hi,
+        );
       }
     }
   }
