@@ -76,6 +76,11 @@ export class TensorTracker {
     }
   }
 
+  /** Take `tensor` out of every open tidy scope: it outlives them (see `Engine.keep`). */
+  keep(tensor: Tensor): void {
+    for (const scope of this.#scopes) scope.delete(tensor);
+  }
+
   /** The engine was disposed: its memory went with it, so later collections are no leaks. */
   close(): void {
     this.#closed = true;
