@@ -5,6 +5,10 @@
  * bench/results-node.json.
  *
  *   npm run bench:node -- [--full | --quick] [--filter s1,s2] [--iterations N] [--no-cpu]
+ *   npm run bench:node -- --gpu-check [--budget S] [--filter s1,s2]
+ *
+ * `--gpu-check` runs scripts/gpu-check.ts instead: adapter, accuracy goldens and a benchmark
+ * subset within a hard budget (default 300 s; past it the process exits with status 3).
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
@@ -16,8 +20,10 @@ import { runBenchmark } from '../demo/bench/runner';
 import { allWorkloads, quickWorkloads } from '../demo/bench/workloads';
 import { normgpuCpu, normgpuWebGpu } from '../demo/bench/contenders/normgpu';
 import { cliArgs, positiveInt, usageError } from './cli-args';
+import { GPU_CHECK_BUDGET_S, gpuCheck, gpuCheckWorkloads } from './gpu-check';
 
-const USAGE = 'usage: npm run bench:node -- [--full | --quick] [--filter s1,s2] [--iterations N] [--no-cpu]';
+const USAGE = 'usage: npm run bench:node -- [--full | --quick] [--filter s1,s2] [--iterations N] [--no-cpu]\n'
+  + '       npm run bench:node -- --gpu-check [--budget S] [--filter s1,s2]';
 // The bundle runs from node_modules/.cache/normgpu-bench/.
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -28,13 +34,27 @@ async function main(): Promise<number> {
     filter: { type: 'string' },
     iterations: { type: 'string' },
     'no-cpu': { type: 'boolean', default: false },
+    'gpu-check': { type: 'boolean', default: false },
+    budget: { type: 'string' },
   }, USAGE);
+  const filter = values.filter?.split(',');
+  const wanted = (id: string) => !filter || filter.some((s) => id.includes(s));
+  if (values['gpu-check']) {
+    if (values.full || values.quick || values.iterations || values['no-cpu']) usageError('--gpu-check takes only --budget and --filter', USAGE);
+    const budgetS = positiveInt('budget', values.budget, GPU_CHECK_BUDGET_S, USAGE);
+    // The hard limit, whatever hangs: a check that cannot finish in its budget has failed.
+    setTimeout(() => {
+      console.error(`gpu-check: over its budget of ${budgetS} s, stopped`);
+      process.exit(3);
+    }, (budgetS + 5) * 1000).unref();
+    const report = await gpuCheck({ root: REPO_ROOT, budgetS, workloads: gpuCheckWorkloads().filter((w) => wanted(w.id)), log: (l) => console.log(l) });
+    return report.ok ? 0 : 1;
+  }
+  if (values.budget !== undefined) usageError('--budget goes with --gpu-check', USAGE);
   if (values.full && values.quick) usageError('--full and --quick exclude each other', USAGE);
   const scope = values.full ? 'full' : values.quick ? 'quick' : 'default';
-  const filter = values.filter?.split(',');
   const iterations = positiveInt('iterations', values.iterations, undefined, USAGE);
   const cpu = !values['no-cpu'];
-  const wanted = (id: string) => !filter || filter.some((s) => id.includes(s));
   const workloads = (scope === 'quick' ? quickWorkloads() : allWorkloads().filter((w) => scope === 'full' || w.tier === 'default')).filter((w) => wanted(w.id));
   const t0 = Date.now();
   const report = await runBenchmark({

@@ -52,6 +52,17 @@ function makeFrame() {
 // image processor rescales and normalizes the RGB bytes and permutes HWC to CHW.
 function canvasPath(frame) {
   const rw = Math.floor(S * W / H);
+  return canvasFinish(frame, rw);
+}
+
+// The same from the frame's bytes: they reach a canvas through putImageData first.
+function canvasPathFromBytes(bytes) {
+  const full = new OffscreenCanvas(W, H);
+  full.getContext('2d').putImageData(bytes, 0, 0);
+  return canvasFinish(full, Math.floor(S * W / H));
+}
+
+function canvasFinish(frame, rw) {
   const resized = new OffscreenCanvas(rw, S);
   resized.getContext('2d').drawImage(frame, 0, 0, rw, S);
   const cropped = new OffscreenCanvas(S, S);
@@ -114,15 +125,38 @@ window.runBench = async (iterations) => {
       t.dispose();
     });
     texture.destroy();
+    // resizeMode 'fast': a software adapter shrinks the frame with the canvas before the upload.
+    const fast = { ...options, resizeMode: 'fast' };
+    const gpuFast = await median(iterations, async () => {
+      const t = preprocess(engine, frame, fast);
+      await device.queue.onSubmittedWorkDone();
+      t.dispose();
+    });
+    const gpuBytesFast = await median(iterations, async () => {
+      const t = preprocess(engine, bytes, fast);
+      await device.queue.onSubmittedWorkDone();
+      t.dispose();
+    });
     const cpu = await median(iterations, async () => canvasPath(frame));
+    const cpuBytes = await median(iterations, async () => canvasPathFromBytes(bytes));
     // The two paths compute the same tensor up to the canvas's own resampling.
     const a = canvasPath(frame);
     const t = preprocess(engine, frame, options);
     const b = await t.read();
     t.dispose();
+    const tf = preprocess(engine, frame, fast);
+    const f = await tf.read();
+    tf.dispose();
     let diff = 0;
-    for (let i = 0; i < a.length; i++) diff += Math.abs(a[i] - b[i]);
-    return JSON.stringify({ gpu, gpuRead, gpuBytes, gpuTexture, copyOnly, cpu, meanAbsDiff: diff / a.length, adapter: engine.adapterInfo });
+    let fastDiff = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff += Math.abs(a[i] - b[i]);
+      fastDiff += Math.abs(f[i] - b[i]);
+    }
+    return JSON.stringify({
+      gpu, gpuRead, gpuBytes, gpuTexture, copyOnly, gpuFast, gpuBytesFast, cpu, cpuBytes,
+      meanAbsDiff: diff / a.length, fastMeanAbsDiff: fastDiff / a.length, adapter: engine.adapterInfo,
+    });
   } finally {
     engine.dispose();
   }
@@ -136,8 +170,12 @@ interface PageResult {
   gpuBytes: number;
   gpuTexture: number;
   copyOnly: number;
+  gpuFast: number;
+  gpuBytesFast: number;
   cpu: number;
+  cpuBytes: number;
   meanAbsDiff: number;
+  fastMeanAbsDiff: number;
   adapter: { vendor: string; architecture: string; description: string } | null;
 }
 
@@ -163,7 +201,10 @@ async function main(): Promise<number> {
       ['normgpu preprocess, ImageData bytes, tensor ready on the GPU', r.gpuBytes],
       ['normgpu preprocess, GPUTexture already on the device', r.gpuTexture],
       ['  (copyExternalImageToTexture of the frame alone)', r.copyOnly],
+      ["normgpu resizeMode 'fast', ImageBitmap, tensor ready on the GPU", r.gpuFast],
+      ["normgpu resizeMode 'fast', ImageData bytes, tensor ready on the GPU", r.gpuBytesFast],
       ['2-D canvas resize/crop + JS normalize loop (transformers.js style)', r.cpu],
+      ['  the same from the ImageData bytes (putImageData first)', r.cpuBytes],
     ];
     console.log(`1920x1080 RGBA frame -> [1, 3, 224, 224] ImageNet tensor, median of ${iterations}`);
     console.log(`adapter: ${adapter}; ${cpus().length} CPU cores; ${await chromium.browser.version()}`);
@@ -171,10 +212,12 @@ async function main(): Promise<number> {
     const ratio = r.cpu / r.gpu;
     console.log(`ratio (canvas + JS loop) / (normgpu, tensor on the GPU): ${ratio.toFixed(2)}x`);
     console.log(`ratio (canvas + JS loop) / (normgpu with readback):      ${(r.cpu / r.gpuRead).toFixed(2)}x`);
+    console.log(`ratio with resizeMode 'fast': ${(r.cpu / r.gpuFast).toFixed(2)}x from the ImageBitmap, ${(r.cpuBytes / r.gpuBytesFast).toFixed(2)}x from bytes (canvas path from the same bytes)`);
+    console.log(`mean |difference| of 'fast' and 'exact': ${r.fastMeanAbsDiff.toExponential(2)}`);
     console.log(`mean |difference| of the two tensors: ${r.meanAbsDiff.toExponential(2)} (the canvas resamples its own way)`);
     mkdirSync(join(REPO_ROOT, 'bench'), { recursive: true });
     const out = join(REPO_ROOT, 'bench', 'preprocess-results.json');
-    writeFileSync(out, JSON.stringify({ iterations, adapter: r.adapter, cores: cpus().length, ms: r, ratio }, null, 1) + '\n');
+    writeFileSync(out, JSON.stringify({ iterations, adapter: r.adapter, cores: cpus().length, ms: r, ratio, fastRatio: r.cpu / r.gpuFast, fastBytesRatio: r.cpuBytes / r.gpuBytesFast }, null, 1) + '\n');
     console.log(`written ${out}`);
     return 0;
   } finally {

@@ -3,27 +3,7 @@
  * coordinates), blend order, channel mix and normalization, rounded once to float32.
  */
 import type { ImagePixels } from '../image-input';
-import type { PreprocessSpec } from '../plan/preprocess';
-
-interface Taps {
-  i0: number;
-  i1: number;
-  f: number;
-}
-
-/** Twin of `axisTaps`: src = ((2d + 1) * in - out) / (2 * out), clamped at 0. */
-export function axisTaps(d: number, inSize: number, outSize: number, nearest: boolean): Taps {
-  const t = (2 * d + 1) * inSize;
-  const den = 2 * outSize;
-  if (nearest) {
-    const i = Math.min(Math.floor(t / den), inSize - 1);
-    return { i0: i, i1: i, f: 0 };
-  }
-  if (t <= outSize) return { i0: 0, i1: 0, f: 0 };
-  const num = t - outSize;
-  const i0 = Math.floor(num / den);
-  return { i0, i1: Math.min(i0 + 1, inSize - 1), f: (num % den) / den };
-}
+import { axisTaps, type PreprocessSpec } from '../plan/preprocess';
 
 /** Twin of preprocess_image.wgsl: the same output from the bytes of every source. */
 export function preprocessImage(spec: PreprocessSpec, sources: readonly ImagePixels[]): Float32Array {
