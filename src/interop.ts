@@ -5,7 +5,7 @@
  * TF.js").
  */
 import type { Engine } from './api/engine';
-import type { Layout } from './api/options';
+import type { DType, Layout } from './api/options';
 import type { Tensor } from './api/tensor';
 import { check, NormGpuError } from './errors';
 import { checkShape } from './plan/spec';
@@ -96,8 +96,8 @@ export interface OrtTensorLike {
  * hand its buffer to a later run. ORT submits its work before `session.run` resolves.
  *
  * Throws, before any GPU work: INVALID_ARGUMENT on a CPU-backend engine or for an output
- * outside a GPU buffer, INVALID_DATA for a type other than float32, DATA_LENGTH_MISMATCH for a
- * `shape` of another element count.
+ * outside a GPU buffer, INVALID_DATA for a type other than float32 or float16 (a float16 output
+ * becomes a float16 tensor), DATA_LENGTH_MISMATCH for a `shape` of another element count.
  */
 export function fromOrt(engine: Engine, tensor: OrtTensorLike, options: FromPeerOptions = {}): Tensor {
   check(engine.backend === 'webgpu', 'INVALID_ARGUMENT', 'fromOrt needs a WebGPU-backend engine');
@@ -105,9 +105,9 @@ export function fromOrt(engine: Engine, tensor: OrtTensorLike, options: FromPeer
     tensor.location === 'gpu-buffer', 'INVALID_ARGUMENT',
     `the ORT tensor is in '${tensor.location}', not a GPU buffer (session option preferredOutputLocation: 'gpu-buffer')`,
   );
-  check(tensor.type === 'float32', 'INVALID_DATA', `the ORT tensor is ${tensor.type}, not float32`);
+  check(tensor.type === 'float32' || tensor.type === 'float16', 'INVALID_DATA', `the ORT tensor is ${tensor.type}, not float32 or float16`);
   const shape = peerShape(options.shape, tensor.dims, 'ORT');
-  return adopt(engine, tensor.gpuBuffer, shape, options.layout ?? 'channels-first', tensor);
+  return adopt(engine, tensor.gpuBuffer, shape, options.layout ?? 'channels-first', tensor, tensor.type);
 }
 
 /** What `fromTfjs` uses of a TF.js tensor (`tf.Tensor` of `@tensorflow/tfjs-core`). */
@@ -169,30 +169,14 @@ function peerShape(shape: readonly number[] | undefined, dims: readonly number[]
   return shape;
 }
 
-// Releases the peer's side of a wrapping tensor the garbage collector took undisposed. By
-// then normgpu's work on it was submitted: batches close at the end of the task.
-const peerSides = new FinalizationRegistry<{ dispose(): void }>((peer) => peer.dispose());
-
-/** Wrap `buffer` and dispose `peer` with the wrapping tensor, after normgpu's reads of it are submitted. */
-function adopt(engine: Engine, buffer: GPUBuffer, shape: readonly number[], layout: Layout, peer: { dispose(): void }): Tensor {
-  let wrapped: Tensor;
+/** Wrap `buffer`; `peer` is disposed with the wrapping tensor, after normgpu's reads of it are submitted. */
+function adopt(
+  engine: Engine, buffer: GPUBuffer, shape: readonly number[], layout: Layout, peer: { dispose(): void }, dtype: DType = 'float32',
+): Tensor {
   try {
-    wrapped = engine.fromGPUBuffer(buffer, shape, { layout });
+    return engine.fromGPUBuffer(buffer, shape, { layout, dtype, onRelease: () => peer.dispose() });
   } catch (e) {
     peer.dispose();
     throw e;
   }
-  peerSides.register(wrapped, peer, wrapped);
-  const dispose = wrapped.dispose.bind(wrapped);
-  // An own `dispose` is what `tidy`, `using` and callers reach.
-  Object.defineProperty(wrapped, 'dispose', {
-    value: () => {
-      if (wrapped.disposed) return;
-      wrapped.owner.flush();
-      dispose();
-      peerSides.unregister(wrapped);
-      peer.dispose();
-    },
-  });
-  return wrapped;
 }

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createEngine, NormGpuError, Tensor, type Engine, type ErrorCode } from '../src/index';
-import { BufferUsage } from '../src/gpu/flags';
+import { BufferUsage } from '../src/webgpu-flags';
 import { asyncErrorCode, generate, makeGpuEngine, trackGpuWork } from './support/gpu';
 
 type Kind = 'cpu' | 'webgpu';

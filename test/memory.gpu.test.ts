@@ -5,12 +5,12 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { createEngine, MinMaxScaler, preprocess, type Engine, type Tensor } from '../src/index';
 import { BufferPool, DEFAULT_POOL_BYTES } from '../src/gpu/buffer-pool';
-import { BufferUsage, STORAGE_USAGE } from '../src/gpu/flags';
+import { BufferUsage, STORAGE_USAGE } from '../src/webgpu-flags';
 import type { WebGpuBackend } from '../src/gpu/backend';
-import { asyncErrorCode, errorCode, generate, makeGpuEngine, scaledError, sizeOf, withValidation } from './support/gpu';
+import { asyncErrorCode, errorCode, generate, makeGpuEngine, scaledError, sizeOf, withEngines, withValidation } from './support/gpu';
 
 // A collector the test can run: V8 gives every context made after the flag a `gc` global.
 v8.setFlagsFromString('--expose-gc');
@@ -20,14 +20,7 @@ const MiB = 2 ** 20;
 let gpu: Engine;
 let cpu: Engine;
 
-beforeAll(async () => {
-  gpu = await makeGpuEngine();
-  cpu = await createEngine({ backend: 'cpu' });
-});
-afterAll(() => {
-  gpu?.dispose();
-  cpu?.dispose();
-});
+withEngines(async () => [gpu = await makeGpuEngine(), cpu = await createEngine({ backend: 'cpu' })]);
 
 /** A GPUDevice stand-in that records the buffers it makes (the pool only calls createBuffer). */
 function fakeDevice(maxBufferSize = 2 ** 30) {
@@ -421,7 +414,7 @@ describe('tidy', () => {
   test('wrapped buffers, preprocess and scaler outputs register; a wrapped buffer survives', async () => {
     const user = gpu.device!.createBuffer({ size: 64, usage: BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST });
     const values = Float32Array.from({ length: 16 }, (_, i) => i);
-    gpu.device!.queue.writeBuffer(user, 0, values);
+    gpu.device!.queue.writeBuffer(user, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
     const scaler = await new MinMaxScaler(gpu).fit([[0, 1], [2, 3]]);
     const start = settled(gpu);
     const made: Tensor[] = [];
@@ -452,5 +445,34 @@ describe('tidy', () => {
     expect(made?.disposed).toBe(true);
     expect(settled(gpu).liveTensors).toBe(start);
     expect(errorCode(() => gpu.tidy(null as unknown as () => void))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('wrapped buffers: onRelease', () => {
+  test('runs once, after the batch that reads the buffer is submitted; on dispose and on collection', async () => {
+    const values = generate('offset', 16, 5);
+    const user = gpu.device!.createBuffer({ size: 64, usage: STORAGE_USAGE, label: 'test:onRelease' });
+    gpu.device!.queue.writeBuffer(user, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
+    const want = await reference(values, [4, 4], [4]);
+    await withValidation(gpu, async () => {
+      const released: string[] = [];
+      const x = gpu.fromGPUBuffer(user, [4, 4], { onRelease: () => released.push('disposed') });
+      const y = gpu.layerNorm(x, { normalizedShape: [4] });
+      x.dispose();
+      x.dispose();
+      // The layerNorm reading the buffer is still in the open batch.
+      expect(released).toEqual([]);
+      gpu.flush();
+      expect(released).toEqual(['disposed']);
+      expect(scaledError(await y.read(), want)).toBeLessThanOrEqual(1e-5);
+      y.dispose();
+
+      // A tensor the collector takes releases its buffer too.
+      (() => { gpu.fromGPUBuffer(user, [16], { onRelease: () => released.push('collected') }); })();
+      await collectUntil(() => released.length === 2);
+      expect(released).toEqual(['disposed', 'collected']);
+    });
+    expect(errorCode(() => gpu.fromGPUBuffer(user, [16], { onRelease: 1 as unknown as () => void }))).toBe('INVALID_ARGUMENT');
+    user.destroy();
   });
 });

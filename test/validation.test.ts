@@ -17,7 +17,7 @@ import {
   createEngine, DatasetStats, finalizeDatasetStats, MinMaxScaler, mergeDatasetStats, NormGpuError, planPreprocess,
   preprocess, StandardScaler, type DatasetStatsPartial, type Engine, type ErrorCode, type ImageBytes, type Tensor,
 } from '../src/index';
-import { BufferUsage } from '../src/gpu/flags';
+import { BufferUsage } from '../src/webgpu-flags';
 import { generate, makeGpuEngine, trackGpuWork } from './support/gpu';
 
 type Kind = 'cpu' | 'webgpu';

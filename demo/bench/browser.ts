@@ -4,6 +4,8 @@
  * and a window hook that `npm run bench` drives through Puppeteer.
  */
 import { allChains } from './chains';
+import { backwardCases } from './backward';
+import { tfjsGrad } from './backward-tfjs';
 import { runBenchmark, type BenchOptions, type BenchReport } from './runner';
 import { allWorkloads, quickWorkloads, type Workload } from './workloads';
 import { normgpuCpu, normgpuWebGpu } from './contenders/normgpu';
@@ -61,6 +63,9 @@ export async function runBrowserBenchmark(o: BrowserBenchOptions = {}): Promise<
     workloads,
     contenders: ids.map((id) => FACTORIES[id]),
     chains: o.chains && ids.includes('normgpu') ? allChains(o.iterations).filter((c) => wanted(c.id)) : [],
+    // Backward passes (ids `backward/...`: `--filter backward` runs only them and the workloads that match).
+    backward: ids.includes('normgpu') ? backwardCases(scope, o.iterations).filter((c) => wanted(c.id)) : [],
+    backwardTfjs: ids.includes('tfjs') ? tfjsGrad : undefined,
     // The default run must finish in minutes on a software adapter: slow configurations get 3
     // timed calls, very slow ones are held for --full (which times everything 10x, 5x at the
     // largest shape).

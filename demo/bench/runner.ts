@@ -9,6 +9,7 @@
  */
 import { measureCeilings, type CeilingResult } from './ceilings';
 import { runChains, type Chain, type ChainResult } from './chains';
+import { runBackward, type BackwardCase, type BackwardResult, type TfjsGrad } from './backward';
 import { GpuTimer, median, timeWall } from './timer';
 import { makeData, type Workload } from './workloads';
 import type { Contender, ContenderFactory, Prepared } from './contenders/types';
@@ -52,6 +53,8 @@ export interface BenchReport {
   workloads: WorkloadResult[];
   /** Small-op chains, batched vs one submit per op (normgpu only). */
   chains: ChainResult[];
+  /** Backward passes vs TF.js and the vec4 copy (backward.ts); absent when none ran. */
+  backward?: BackwardResult[];
 }
 
 export interface BenchOptions {
@@ -59,6 +62,9 @@ export interface BenchOptions {
   contenders: ContenderFactory[];
   /** Small-op chains to time on normgpu after the workloads. Default none. */
   chains?: readonly Chain[];
+  /** Backward cases to time after the chains, with TF.js's side where it runs. Default none. */
+  backward?: readonly BackwardCase[];
+  backwardTfjs?: () => Promise<TfjsGrad | null>;
   /** Warm-up calls before timing: 1, and a 2nd when the 1st was slow (compilation). Default 2. */
   warmup?: number;
   /** Overrides each workload's iteration count. */
@@ -271,6 +277,10 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
     report.chains = await runChains(opts.chains ?? [], reference, (c) => step(c.id));
     for (const c of report.chains) {
       log(c.error ? `${c.id}: ${c.error}` : `${c.id}: ${c.batched!.msPerOp.toFixed(3)} ms/op batched (${c.batched!.submits} submit), ${c.perOp!.msPerOp.toFixed(3)} ms/op with ${c.perOp!.submits} submits: ${c.ratio!.toFixed(2)}x`);
+    }
+    if (opts.backward?.length) {
+      step('backward');
+      report.backward = await runBackward(opts.backward, (await opts.backwardTfjs?.()) ?? null, log);
     }
     opts.onResult?.(report);
     await ceilings(report.ceilings.end, 'end');

@@ -6,7 +6,7 @@
  *
  * Flag values come from normgpu's own table: Node has no GPUBufferUsage globals until Dawn loads.
  */
-import { BufferUsage, MAP_READ } from '../../src/gpu/flags';
+import { BufferUsage, MAP_READ } from '../../src/webgpu-flags';
 
 export const Usage = BufferUsage;
 

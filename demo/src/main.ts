@@ -13,6 +13,7 @@ import { el } from './draw';
 import { mountExplorer } from './explorer';
 import { mountInterop } from './interop';
 import { mountPlayground } from './playground';
+import { mountTrain } from './train-tab';
 
 declare global {
   interface Window {
@@ -64,6 +65,7 @@ async function start(): Promise<void> {
     { id: 'explorer', label: 'Layer explorer' },
     { id: 'benchmark', label: 'Benchmark' },
     { id: 'dataset', label: 'Dataset statistics' },
+    { id: 'train', label: 'Train vs eval' },
     { id: 'interop', label: 'Interop' },
   ];
   const nav = el('nav', { class: 'tabs', role: 'tablist' });
@@ -98,6 +100,7 @@ async function start(): Promise<void> {
   let explorerRan = false;
   mountBenchmark(sections.get('benchmark')!, ctx);
   mountDataset(sections.get('dataset')!, ctx);
+  mountTrain(sections.get('train')!, ctx);
   mountInterop(sections.get('interop')!, ctx);
   const initial = location.hash.slice(1);
   select(tabs.some((t) => t.id === initial) ? initial : 'playground');

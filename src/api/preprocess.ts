@@ -9,10 +9,11 @@
  */
 import { check } from '../errors';
 import type { ImageInput } from '../image-input';
-import { preprocessSpec, type PreprocessOptions, type PreprocessSpec } from '../plan/preprocess';
+import { PREPROCESS_KERNELS, preprocessSpec, type PreprocessOptions, type PreprocessSpec } from '../plan/preprocess';
 import type { Engine } from './engine';
 import type { Tensor } from './tensor';
-import { checkEngine, checkFitsBinding, describe } from './validate';
+import { checkEngine, checkFitsBinding, checkOptions, describe } from './validate';
+import { checkDtype } from '../plan/spec';
 
 /**
  * Raw pixels: `width * height` pixels row by row, `channels` bytes each (1 gray, 3 RGB, 4 RGBA;
@@ -131,12 +132,20 @@ export function preparePreprocess(engine: Engine, images: ImageSource | readonly
   const backend = checkEngine(engine).internalBackend;
   const sources = classifyAll(images);
   const spec = preprocessSpec(sources, options);
-  const run = backend.preprocess(spec, sources);
+  const dtype = checkDtype(checkOptions(options, 'preprocess options').outputDtype, 'outputDtype', 'float32');
+  const run = backend.preprocess(spec, sources, PREPROCESS_KERNELS);
   return {
     spec,
     run: (start, end) => {
       const sub = subBatch(spec, start, end);
-      return engine.internalTensor(run(sub, start, end), sub.outputShape, sub.layout, 'preprocess');
+      let out = run(sub, start, end);
+      if (dtype === 'float16') {
+        // The stage computes float32; add_residual.wgsl rounds it to halves.
+        const f32 = out;
+        out = backend.cast(f32, sub.outputShape.reduce((a, b) => a * b, 1), 'float16');
+        backend.releaseStorage(f32);
+      }
+      return engine.internalTensor(out, sub.outputShape, sub.layout, 'preprocess');
     },
   };
 }

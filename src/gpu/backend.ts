@@ -1,24 +1,34 @@
 import type {
-  AdapterSummary, Backend, ColumnMoments, ColumnRequest, DeviceLoss, KernelChoice, NormOperands, PreparedImages, Recording,
+  AdapterSummary, Backend, ColumnMoments, ColumnRequest, DeviceLoss, GradOperands, GradStorages, KernelChoice, NormOperands, PreparedImages, Recording,
   ScaleRequest, Storage,
 } from '../backend';
+import { sameMemory } from '../backend';
 import type { ImageInput } from '../image-input';
-import type { PreprocessSpec } from '../plan/preprocess';
+import type { PreprocessKernels, PreprocessSpec } from '../plan/preprocess';
 import { check, NormGpuError } from '../errors';
 import { planGpu, linearGrid, REDUCE_WG, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
 import type { NormSpec } from '../plan/spec';
+import { TuningTable, type TunerConfig } from '../plan/tuning';
+import { gpuTraffic, type AffineOperands, type StageTraffic } from '../plan/traffic';
 import { elementCount, groupCount, groupSize } from '../plan/view';
+import { fromHalfBits, storageBytes, type DType } from '../half';
 import { BufferPool } from './buffer-pool';
 import { columnStatsGpu, scaleFeaturesGpu } from './column-stats';
+import { backwardGpu, describeBackwardGpu, prepareBackwardGpu, savedStatsGpu } from './grad';
+import type { GradSpec } from '../plan/grad';
+import { recordReduce } from './reduce';
 import type { AcquiredDevice } from './device';
 import { prepareImagesGpu } from './preprocess';
 import { kernels } from './kernels';
-import { BufferUsage, MAP_READ, STAGING_USAGE, STORAGE_USAGE } from './flags';
+import { BufferUsage, MAP_READ, STAGING_USAGE, STORAGE_USAGE } from '../webgpu-flags';
 import { preparePipeline } from './pipelines';
 import { CommandStream, pipelineCollector, type Recorder } from './recorder';
 import { faultOf, guardScopes, storageFaults } from './faults';
+import { adapterKey, GpuTuner, type TrialBuffers } from './tuning';
 
 const MODE = { batch: 0, running: 1, rms: 2, moments: 3 } as const;
+/** epilogue.wgsl's ACTIVATION. */
+const ACTIVATION = { none: 0, relu: 1, silu: 2, gelu: 3, gelu_tanh: 4 } as const;
 
 function gpuStorage(s: Storage): Storage & { kind: 'gpu' } {
   if (s.kind !== 'gpu') throw new Error('internal: CPU storage given to the WebGPU backend');
@@ -65,8 +75,11 @@ export class WebGpuBackend implements Backend {
   /** The caller's encoder while `encode` runs. */
   #external: OpenStream | null = null;
 
-  /** `poolBytes`: the cap on free pooled bytes (see BufferPool). */
-  constructor(acquired: AcquiredDevice, prefer: AdapterTraits['prefer'], poolBytes?: number) {
+  /** Plans each call with its shape class's tuned kernel family (src/gpu/tuning.ts). */
+  readonly tuner: GpuTuner;
+
+  /** `poolBytes`: the cap on free pooled bytes (see BufferPool); `tuning`: the engine's autotuning (default: off, no table). */
+  constructor(acquired: AcquiredDevice, prefer: AdapterTraits['prefer'], poolBytes?: number, tuning?: TunerConfig) {
     this.device = acquired.device;
     this.info = acquired.info;
     this.#owned = acquired.owned;
@@ -79,6 +92,7 @@ export class WebGpuBackend implements Backend {
       maxWorkgroupsPerDim: this.device.limits.maxComputeWorkgroupsPerDimension,
       prefer,
     };
+    this.tuner = new GpuTuner(this, adapterKey(acquired.info), tuning ?? { autotune: false, budgetMs: 0, table: new TuningTable() });
     // Bound where a stage's optional operand (weight, bias, running stats) is absent.
     const spare = (label: string) => this.device.createBuffer({ label: `normgpu:unused-${label}`, size: 16, usage: BufferUsage.STORAGE });
     this.#unusedRead = spare('read');
@@ -181,21 +195,27 @@ export class WebGpuBackend implements Backend {
     return this.#batch;
   }
 
-  upload(data: Float32Array): Storage {
+  upload(data: Float32Array | Uint16Array): Storage {
     this.assertUsable();
+    // Halves go two per word: an odd count gets a zero padding half.
+    const half = data instanceof Uint16Array;
+    const words = half && data.length % 2 === 1 ? Uint16Array.from({ length: data.length + 1 }, (_, i) => data[i] ?? 0) : data;
     // A fresh or pooled buffer: pooled ones were released after their last submit, so this
     // write cannot overtake work that still reads them.
     const { value: buffer, fault } = guardScopes(this.device, 'normgpu:upload', () => {
-      const b = this.pool.acquire(data.byteLength, STORAGE_USAGE, 'normgpu:tensor');
-      this.device.queue.writeBuffer(b, 0, data.buffer, data.byteOffset, data.byteLength);
+      const b = this.pool.acquire(words.byteLength, STORAGE_USAGE, 'normgpu:tensor');
+      this.device.queue.writeBuffer(b, 0, words.buffer, words.byteOffset, words.byteLength);
       return b;
     });
-    return { kind: 'gpu', buffer, owned: true, fault };
+    return { kind: 'gpu', buffer, owned: true, fault, ...(half ? { dtype: 'float16' as const } : {}) };
   }
 
   async readStorage(storage: Storage, size: number): Promise<Float32Array> {
-    const [data] = await this.readBuffers([{ buffer: bufferOf(storage), bytes: size * 4 }], faultOf(storageFaults([storage])));
-    return data;
+    const dtype = storage.dtype ?? 'float32';
+    const [data] = await this.readBuffers(
+      [{ buffer: bufferOf(storage), bytes: storageBytes(size, dtype) }], faultOf(storageFaults([storage])),
+    );
+    return dtype === 'float16' ? fromHalfBits(new Uint16Array(data.buffer, data.byteOffset, size)) : data;
   }
 
   /**
@@ -246,8 +266,8 @@ export class WebGpuBackend implements Backend {
     return new NormGpuError('GPU_ERROR', `reading back a result failed: ${cause instanceof Error ? cause.message || cause.name : String(cause)}`);
   }
 
-  preprocess(spec: PreprocessSpec, sources: readonly ImageInput[]): PreparedImages {
-    return prepareImagesGpu(this, spec, sources);
+  preprocess(spec: PreprocessSpec, sources: readonly ImageInput[], kernels: PreprocessKernels): PreparedImages {
+    return prepareImagesGpu(this, spec, sources, kernels);
   }
 
   columnMoments(x: Storage, request: ColumnRequest): Promise<ColumnMoments> {
@@ -267,7 +287,13 @@ export class WebGpuBackend implements Backend {
   }
 
   releaseStorage(storage: Storage): void {
-    if (storage.kind === 'gpu' && storage.owned) this.release(storage.buffer);
+    if (storage.kind !== 'gpu') return;
+    if (storage.owned) this.release(storage.buffer);
+    else if (storage.onRelease) {
+      const open = this.#external ?? this.#batch;
+      if (open) open.stream.afterSubmit(storage.onRelease);
+      else storage.onRelease();
+    }
   }
 
   /** Give a buffer back to the pool once the recorded work that may use it has been submitted. */
@@ -278,7 +304,29 @@ export class WebGpuBackend implements Backend {
   }
 
   plan(spec: NormSpec): GpuPlan {
-    return planGpu(spec, this.traits);
+    return planGpu(spec, this.tuner.traitsFor(spec));
+  }
+
+  /** @internal Autotuning's view of the backend: it can run work. */
+  usable(): boolean {
+    return !this.#disposed && !this.#lost;
+  }
+
+  /** @internal Autotuning: compile the pipelines of `spec` planned as `plan`. */
+  preparePlan(spec: NormSpec, plan: GpuPlan): Promise<void> {
+    return this.#prepare(spec, { weight: false, bias: false }, plan);
+  }
+
+  /** @internal Autotuning's trial: record a call of `spec` planned as `plan` on scratch buffers into `encoder`. */
+  recordTrial(encoder: GPUCommandEncoder, spec: NormSpec, plan: GpuPlan, b: TrialBuffers): () => void {
+    const stream = new CommandStream(this.device, this.pool, encoder);
+    const rec = stream.recorder('normgpu:autotune');
+    this.#run(rec, spec, { kind: 'gpu', buffer: b.x, owned: false }, {
+      channelMean: b.mean, channelVar: b.variance, y: spec.mode === 'moments' ? undefined : b.y,
+    }, plan);
+    rec.end();
+    stream.close();
+    return () => stream.retire();
   }
 
   /**
@@ -287,40 +335,64 @@ export class WebGpuBackend implements Backend {
    */
   async prepare(spec: NormSpec, affine: { weight: boolean; bias: boolean }): Promise<void> {
     this.assertUsable();
+    await this.#prepare(spec, affine, this.plan(spec));
+  }
+
+  async #prepare(spec: NormSpec, affine: { weight: boolean; bias: boolean }, plan: GpuPlan): Promise<void> {
     const wanted = pipelineCollector(this.#unusedRead);
     const x: Storage = { kind: 'gpu', buffer: this.#unusedRead, owned: false };
     this.#run(wanted.recorder, spec, x, {
       channelMean: this.#unusedWrite[1], channelVar: this.#unusedWrite[2],
       weight: affine.weight ? this.#unusedRead : undefined, bias: affine.bias ? this.#unusedRead : undefined,
       y: spec.mode === 'moments' ? undefined : this.#unusedRead,
-    });
+      ...(spec.residual ? { residual: this.#unusedRead, sum: this.#unusedWrite[0] } : {}),
+    }, plan);
     await Promise.all(wanted.kernels.map(({ def, overrides }) => preparePipeline(this.device, def, overrides)));
   }
 
-  describe(spec: NormSpec): KernelChoice[] {
+  describe(spec: NormSpec, affine: AffineOperands): KernelChoice[] {
     const plan = this.plan(spec);
-    const out: KernelChoice[] = [];
+    const traffic = gpuTraffic(spec, plan, affine);
+    const out: Omit<KernelChoice, keyof StageTraffic>[] = [];
     if (plan.fused) {
       const stage = plan.fused.kernel === 'rows' ? 'normalizeRows' : 'normalizeSerial';
-      return [{ stage, variant: `fused-${plan.fused.kernel}`, workgroups: plan.fused.workgroups, why: plan.fused.why }];
+      out.push({ stage, variant: `fused-${plan.fused.kernel}`, workgroups: plan.fused.workgroups, why: plan.fused.why });
     }
+    const elementwise = plan.elementwise;
+    if (elementwise && spec.residual) out.push({ stage: 'addResidual', variant: `sum-${spec.dtype}`, workgroups: elementwise.workgroups });
     if (plan.reduce) {
-      out.push({ stage: 'reduceStats', variant: plan.reduce.variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
+      const merge = this.traits.subgroups ? 'subgroup' : 'workgroup-memory';
+      const variant = plan.reduce.variant === 'rows' ? `rows+${merge}` : plan.reduce.vec4 ? 'serial+vec4' : plan.reduce.variant;
+      out.push({ stage: 'reduceStats', variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
     }
     if (plan.finalize) out.push({ stage: 'finalizeStats', variant: spec.mode, workgroups: plan.finalize.workgroups });
+    if (elementwise && !spec.residual) out.push({ stage: 'addResidual', variant: 'cast-float16', workgroups: elementwise.workgroups });
     if (plan.apply) {
       if (plan.apply.vec4 && spec.rows.kind === 'pixels') out.push({ stage: 'foldAffine', variant: 'planes', workgroups: [] });
-      out.push({ stage: 'applyNorm', variant: plan.apply.vec4 ? `vec4-${spec.rows.kind}` : 'scalar', workgroups: plan.apply.workgroups });
+      const variant = plan.apply.pairs ? 'pairs-float16' : plan.apply.vec4 ? `vec4-${spec.rows.kind}` : 'scalar';
+      out.push({ stage: 'applyNorm', variant, workgroups: plan.apply.workgroups });
     }
-    const merge = this.traits.subgroups ? 'subgroup' : 'workgroup-memory';
-    if (plan.reduce?.variant === 'rows') out[0].variant += `+${merge}`;
-    return out;
+    return out.map((k) => ({ ...k, ...traffic[k.stage] }));
   }
 
   normalize(spec: NormSpec, ops: NormOperands): Storage {
-    const inputs = [ops.x, ops.weight, ops.bias, ops.runningMean, ops.runningVar];
-    const { value: y, fault } = this.record(`normgpu:${spec.op}`, inputs, (rec) => {
-      const out = rec.output(elementCount(spec.view) * 4, STORAGE_USAGE, `normgpu:${spec.op}:output`);
+    return this.#normalize(spec, ops, false).y;
+  }
+
+  normalizeWithSum(spec: NormSpec, ops: NormOperands): { y: Storage; sum: Storage } {
+    const { y, sum } = this.#normalize(spec, ops, true);
+    return { y, sum: sum! };
+  }
+
+  #normalize(spec: NormSpec, ops: NormOperands, wantSum: boolean): { y: Storage; sum?: Storage } {
+    const inputs = [ops.x, ops.weight, ops.bias, ops.runningMean, ops.runningVar, ops.residual];
+    const count = elementCount(spec.view);
+    const { value, fault } = this.record(`normgpu:${spec.op}`, inputs, (rec) => {
+      const out = rec.output(storageBytes(count, spec.outputDtype), STORAGE_USAGE, `normgpu:${spec.op}:output`);
+      // The sum is written whenever there is a residual: the staged stages read it back.
+      const sumBytes = storageBytes(count, spec.dtype);
+      const sum = !spec.residual ? undefined
+        : wantSum ? rec.output(sumBytes, STORAGE_USAGE, `normgpu:${spec.op}:sum`) : rec.temp(sumBytes, STORAGE_USAGE, 'sum');
       const channelMean = ops.runningMean && bufferOf(ops.runningMean);
       let channelVar = ops.runningVar && bufferOf(ops.runningVar);
       if (channelVar && channelVar === channelMean) {
@@ -332,80 +404,148 @@ export class WebGpuBackend implements Backend {
       }
       this.#run(rec, spec, ops.x, {
         channelMean, channelVar, weight: ops.weight && bufferOf(ops.weight), bias: ops.bias && bufferOf(ops.bias), y: out,
+        residual: ops.residual && bufferOf(ops.residual), sum,
       });
+      return { out, sum };
+    });
+    return {
+      y: { kind: 'gpu', buffer: value.out, owned: true, fault, dtype: spec.outputDtype },
+      sum: wantSum && value.sum ? { kind: 'gpu', buffer: value.sum, owned: true, fault, dtype: spec.dtype } : undefined,
+    };
+  }
+
+  cast(x: Storage, count: number, dtype: DType): Storage {
+    const { value, fault } = this.record('normgpu:cast', [x], (rec) => {
+      const out = rec.output(storageBytes(count, dtype), STORAGE_USAGE, 'normgpu:cast:output');
+      const words = dtype === 'float16' ? Math.ceil(count / 2) : count;
+      rec.dispatch(kernels.addResidual, { WG: APPLY_WG, X_HALF: x.dtype === 'float16', Y_HALF: dtype === 'float16', RESIDUAL: false },
+        [rec.uniform('cast-params', [count]), bufferOf(x), this.#unusedRead, out],
+        linearGrid(words, APPLY_WG, this.traits.maxWorkgroupsPerDim));
       return out;
     });
-    return { kind: 'gpu', buffer: y, owned: true, fault };
+    return { kind: 'gpu', buffer: value, owned: true, fault, dtype };
+  }
+
+  axpby(a: Storage, alpha: number, b: Storage | null, beta: number, count: number, options: { inPlace?: boolean } = {}): Storage {
+    const inPlace = options.inPlace ?? false;
+    // A read-only and a read-write binding of one buffer would fail validation.
+    if (inPlace && (!b || sameMemory(a, b))) throw new Error('internal: axpby in place needs a b that does not share a\'s memory');
+    const { value, fault } = this.record('normgpu:axpby', [a, b ?? undefined], (rec) => {
+      const y = inPlace ? bufferOf(b!) : rec.output(count * 4, STORAGE_USAGE, 'normgpu:axpby:output');
+      if (!b && alpha === 1) {
+        // A copy: bit-exact, where a multiply by 1 may flush subnormals or change NaN payloads.
+        rec.copy(bufferOf(a), y, 0, count * 4);
+        return y;
+      }
+      const vec4 = count % 4 === 0;
+      rec.dispatch(kernels.axpby(vec4), { WG: APPLY_WG, HAS_B: !!b && !inPlace, IN_PLACE: inPlace },
+        [rec.uniform('axpby-params', [count], [alpha, beta]), bufferOf(a), b && !inPlace ? bufferOf(b) : this.#unusedRead, y],
+        linearGrid(vec4 ? count / 4 : count, APPLY_WG, this.traits.maxWorkgroupsPerDim));
+      return y;
+    });
+    return inPlace ? { ...gpuStorage(b!), fault } : { kind: 'gpu', buffer: value, owned: true, fault };
   }
 
   moments(spec: NormSpec, x: Storage): { mean: Storage; variance: Storage } {
-    const bytes = groupCount(spec.view) * 4;
+    const bytes = storageBytes(groupCount(spec.view), spec.outputDtype);
     const { value, fault } = this.record('normgpu:moments', [x], (rec) => {
       const mean = rec.output(bytes, STORAGE_USAGE, 'normgpu:moments:mean');
       const variance = rec.output(bytes, STORAGE_USAGE, 'normgpu:moments:variance');
       this.#run(rec, spec, x, { channelMean: mean, channelVar: variance });
       return { mean, variance };
     });
+    const dtype = spec.outputDtype;
     return {
-      mean: { kind: 'gpu', buffer: value.mean, owned: true, fault },
-      variance: { kind: 'gpu', buffer: value.variance, owned: true, fault },
+      mean: { kind: 'gpu', buffer: value.mean, owned: true, fault, dtype },
+      variance: { kind: 'gpu', buffer: value.variance, owned: true, fault, dtype },
     };
+  }
+
+  savedStats(spec: NormSpec, ops: NormOperands): { mean: Storage; rstd: Storage } {
+    return savedStatsGpu(this, spec, ops);
+  }
+
+  backward(spec: GradSpec, ops: GradOperands): GradStorages {
+    return backwardGpu(this, spec, ops);
+  }
+
+  describeBackward(spec: GradSpec, saved: boolean): KernelChoice[] {
+    return describeBackwardGpu(this, spec, saved);
+  }
+
+  async prepareBackward(spec: GradSpec): Promise<void> {
+    this.assertUsable();
+    await prepareBackwardGpu(this, spec, this.#unusedRead);
   }
 
   #run(rec: Recorder, spec: NormSpec, x: Storage, io: {
     channelMean?: GPUBuffer; channelVar?: GPUBuffer; weight?: GPUBuffer; bias?: GPUBuffer; y?: GPUBuffer;
-  }): void {
-    const plan = this.plan(spec);
+    /** With spec.residual: the residual, and where the sum goes. */
+    residual?: GPUBuffer; sum?: GPUBuffer;
+  }, plan = this.plan(spec)): void {
     const v = spec.view;
-    const xBuf = bufferOf(x);
+    let xBuf = bufferOf(x);
     const square = spec.mode === 'rms';
     // welford.wgsl's overrides of every statistics stage.
     const stat = { SQUARE: square, RESCUE_TINY: plan.rescueTiny };
+    // epilogue.wgsl's overrides of the stages that read x or write y.
+    const types = { X_HALF: spec.dtype === 'float16', Y_HALF: spec.outputDtype === 'float16' };
+    const epilogue = { ...types, ACTIVATION: ACTIVATION[spec.activation] };
+    const residual = spec.residual && io.residual && io.sum ? { RESIDUAL: true, buffers: [io.residual, io.sum] } : null;
     if (plan.fused?.kernel === 'rows' && io.y) {
       rec.dispatch(kernels.normalizeRows(this.traits.subgroups, plan.fused.entry), {
-        WG: REDUCE_WG, ...stat, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias,
+        WG: REDUCE_WG, ...stat, ...epilogue, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias, RESIDUAL: !!residual,
       }, [
         rec.uniform('rows-params', [groupCount(v), v.q, v.s, spec.paramQ, spec.paramS], [spec.eps]),
         xBuf, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, io.y,
+        ...(residual?.buffers ?? [this.#unusedRead, this.#unusedWrite[0]]),
       ], plan.fused.workgroups);
       return;
     }
     if (plan.fused && io.y) {
       rec.dispatch(kernels.normalizeSerial(plan.fused.entry), {
-        WG: SERIAL_WG, MODE: MODE[spec.mode], ...stat, UPDATE_RUNNING: spec.updateRunning,
-        HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias,
+        WG: SERIAL_WG, MODE: MODE[spec.mode], ...stat, ...epilogue, UPDATE_RUNNING: spec.updateRunning,
+        HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias, RESIDUAL: !!residual,
       }, [
         rec.uniform('serial-params', [v.o, v.p, v.q, v.s, spec.paramQ, spec.paramS], [spec.eps, spec.momentum]),
         xBuf, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, io.y,
         io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
+        ...(residual?.buffers ?? [this.#unusedRead, this.#unusedWrite[0]]),
       ], plan.fused.workgroups);
       return;
+    }
+    if (residual && plan.elementwise) {
+      // The staged stages read the sum instead of x.
+      rec.dispatch(kernels.addResidual, { WG: APPLY_WG, X_HALF: types.X_HALF, Y_HALF: types.X_HALF, RESIDUAL: true },
+        [rec.uniform('add-params', [elementCount(v)]), xBuf, io.residual!, io.sum!], plan.elementwise.workgroups);
+      xBuf = io.sum!;
     }
 
     let partials = this.#unusedRead;
     const r = plan.reduce;
     if (r) {
       partials = rec.temp(r.partials * 16, BufferUsage.STORAGE, 'partials');
-      const view = [r.view.o, r.view.p, r.view.q, r.view.s];
-      if (r.variant === 'serial') {
-        rec.dispatch(kernels.reduceStatsSerial, { WG: SERIAL_WG, ...stat },
-          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
-      } else if (r.variant === 'columns') {
-        rec.dispatch(kernels.reduceStatsColumns, { WG: REDUCE_WG, ...stat },
-          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks, r.tx]), xBuf, partials], r.workgroups);
-      } else {
-        rec.dispatch(kernels.reduceStats(this.traits.subgroups), { WG: REDUCE_WG, ...stat },
-          [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), xBuf, partials], r.workgroups);
-      }
+      recordReduce(rec, r, this.traits.subgroups, { ...stat, X_HALF: types.X_HALF }, xBuf, partials, this.#unusedWrite[0]);
     }
 
     const stats = spec.mode === 'moments' ? this.#unusedWrite[0] : rec.temp(groupCount(v) * 16, BufferUsage.STORAGE, 'stats');
+    // float16 moments: finalize_stats writes float32, add_residual rounds it into the outputs.
+    const halfMoments = spec.mode === 'moments' && plan.elementwise && io.channelMean && io.channelVar
+      ? { mean: io.channelMean, variance: io.channelVar, workgroups: plan.elementwise.workgroups } : null;
+    const channelMean = halfMoments ? rec.temp(groupCount(v) * 4, BufferUsage.STORAGE, 'moments-mean') : io.channelMean;
+    const channelVar = halfMoments ? rec.temp(groupCount(v) * 4, BufferUsage.STORAGE, 'moments-variance') : io.channelVar;
     rec.dispatch(kernels.finalizeStats, { WG: SERIAL_WG, MODE: MODE[spec.mode], SQUARE: square, UPDATE_RUNNING: spec.updateRunning },
       [
         rec.uniform('finalize-params', [v.o, v.q, r?.r1 ?? 1, r?.r2 ?? 1], [groupSize(v), spec.eps, spec.momentum, spec.correction]),
-        partials, stats, io.channelMean ?? this.#unusedWrite[1], io.channelVar ?? this.#unusedWrite[2],
+        partials, stats, channelMean ?? this.#unusedWrite[1], channelVar ?? this.#unusedWrite[2],
       ],
       plan.finalize!.workgroups);
+    if (halfMoments) {
+      for (const [from, to] of [[channelMean!, halfMoments.mean], [channelVar!, halfMoments.variance]]) {
+        rec.dispatch(kernels.addResidual, { WG: APPLY_WG, X_HALF: false, Y_HALF: true, RESIDUAL: false },
+          [rec.uniform('cast-params', [groupCount(v)]), from, this.#unusedRead, to], halfMoments.workgroups);
+      }
+    }
 
     if (plan.apply && io.y) {
       const l = spec.rows;
@@ -421,9 +561,9 @@ export class WebGpuBackend implements Backend {
           [rec.uniform('fold-params', [entries, l.width, v.q]), stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, table],
           linearGrid(entries, SERIAL_WG, this.traits.maxWorkgroupsPerDim));
       }
-      const entry = plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
+      const entry = plan.apply.pairs ? 'main_pairs' : plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
       rec.dispatch(kernels.applyNorm(entry), {
-        WG: APPLY_WG,
+        WG: APPLY_WG, ...epilogue,
         // Folded planes already hold weight and bias.
         HAS_WEIGHT: affine.HAS_WEIGHT && !vec4Pixels, HAS_BIAS: affine.HAS_BIAS && !vec4Pixels,
         PARAM_PER_ROW: l.kind === 'planes', COLUMN_GROUPS: l.columnGroups,

@@ -1,9 +1,13 @@
 /**
- * The WGSL stages and how each is linked and bound. A stage's module is its own file plus
- * the shared Welford library and, for workgroup-merging stages, one of the two merge
- * strategies (subgroup operations, or workgroup memory where the adapter lacks `subgroups`).
+ * The core WGSL stages (the engine's ops) and how each is linked and bound. A stage's module
+ * is its own file plus the shared Welford library and, for workgroup-merging stages, one of the
+ * two merge strategies (subgroup operations, or workgroup memory where the adapter lacks
+ * `subgroups`). The stages of preprocess and the column statistics come with their calls
+ * (src/stage-def.ts).
  */
+import addResidual from '../../shaders/add_residual.wgsl?raw';
 import applyNorm from '../../shaders/apply_norm.wgsl?raw';
+import epilogue from '../../shaders/epilogue.wgsl?raw';
 import finalizeStats from '../../shaders/finalize_stats.wgsl?raw';
 import foldAffine from '../../shaders/fold_affine.wgsl?raw';
 import mergeSubgroup from '../../shaders/merge_subgroup.wgsl?raw';
@@ -13,42 +17,37 @@ import normalizeSerial from '../../shaders/normalize_serial.wgsl?raw';
 import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
 import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
 import reduceStatsSerial from '../../shaders/reduce_stats_serial.wgsl?raw';
+import rescueChunk from '../../shaders/rescue_chunk.wgsl?raw';
 import welford from '../../shaders/welford.wgsl?raw';
-import columnStats from '../../shaders/column_stats.wgsl?raw';
-import mergeStats from '../../shaders/merge_stats.wgsl?raw';
-import preprocessImage from '../../shaders/preprocess_image.wgsl?raw';
-import scaleFeatures from '../../shaders/scale_features.wgsl?raw';
+import savedStats from '../../shaders/saved_stats.wgsl?raw';
+import reduceGrad from '../../shaders/reduce_grad.wgsl?raw';
+import mergeGrad from '../../shaders/merge_grad.wgsl?raw';
+import applyGrad from '../../shaders/apply_grad.wgsl?raw';
+import gradCommon from '../../shaders/grad_common.wgsl?raw';
+import gradSerial from '../../shaders/grad_serial.wgsl?raw';
+import axpby from '../../shaders/axpby.wgsl?raw';
+import type { ColumnsPass, GradSerialEntry, RowsPass } from '../plan/grad';
+import type { BindingKind, KernelDef } from '../stage-def';
 
-/**
- * How a binding is declared in the shader: uniform, read-only storage, read-write storage, or
- * `texture`: a `texture_2d_array<f32>` read with textureLoad (bound as a GPUTextureView).
- */
-export type BindingKind = 'uniform' | 'read' | 'write' | 'texture';
 
-export interface KernelDef {
-  /** Stage name, as its .wgsl file and its CPU twin are named. */
-  readonly name: string;
-  /** WGSL sources linked in this order (an `enable` directive must come first). */
-  readonly sources: readonly string[];
-  readonly entryPoint: string;
-  readonly bindings: readonly BindingKind[];
-}
-
+/** Stage 1: uniform, x, partials and (serial and columns variants) their ranges. */
 const reduceBindings: BindingKind[] = ['uniform', 'read', 'write'];
+const reduceRangeBindings: BindingKind[] = [...reduceBindings, 'write'];
 
 export const kernels = {
   reduceStats: (subgroups: boolean): KernelDef => ({
     name: subgroups ? 'reduce_stats+subgroup' : 'reduce_stats+workgroup',
-    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, reduceStats],
+    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, epilogue, rescueChunk, reduceStats],
     entryPoint: 'main',
     bindings: reduceBindings,
   }),
   reduceStatsColumns: {
-    name: 'reduce_stats_columns', sources: [welford, reduceStatsColumns], entryPoint: 'main', bindings: reduceBindings,
+    name: 'reduce_stats_columns', sources: [welford, epilogue, rescueChunk, reduceStatsColumns], entryPoint: 'main', bindings: reduceRangeBindings,
   } as KernelDef,
-  reduceStatsSerial: {
-    name: 'reduce_stats_serial', sources: [welford, reduceStatsSerial], entryPoint: 'main', bindings: reduceBindings,
-  } as KernelDef,
+  /** Entry `main` (scalar, any dtype and override) or `main_vec4` (float32 runs of 4k). */
+  reduceStatsSerial: (entryPoint: 'main' | 'main_vec4'): KernelDef => ({
+    name: 'reduce_stats_serial', sources: [welford, epilogue, rescueChunk, reduceStatsSerial], entryPoint, bindings: reduceRangeBindings,
+  }),
   finalizeStats: {
     name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
     bindings: ['uniform', 'read', 'write', 'write', 'write'],
@@ -56,41 +55,52 @@ export const kernels = {
   /** Entry `main_spans` or `main_features`. */
   normalizeRows: (subgroups: boolean, entryPoint: string): KernelDef => ({
     name: subgroups ? 'normalize_rows+subgroup' : 'normalize_rows+workgroup',
-    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, normalizeRows], entryPoint,
-    bindings: ['uniform', 'read', 'read', 'read', 'write'],
+    sources: [subgroups ? mergeSubgroup : mergeWorkgroup, welford, epilogue, normalizeRows], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'write', 'read', 'write'],
   }),
   /** Entry `main` (scalar), `main_vec4_spans` or `main_vec4_features`. */
   normalizeSerial: (entryPoint: string): KernelDef => ({
-    name: 'normalize_serial', sources: [welford, normalizeSerial], entryPoint,
-    bindings: ['uniform', 'read', 'read', 'read', 'write', 'write', 'write'],
+    name: 'normalize_serial', sources: [welford, epilogue, normalizeSerial], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'write', 'write', 'write', 'read', 'write'],
   }),
   foldAffine: {
     name: 'fold_affine', sources: [foldAffine], entryPoint: 'main',
     bindings: ['uniform', 'read', 'read', 'read', 'write'],
   } as KernelDef,
-  /** Entry `main` (scalar, any row kind) or `main_vec4_planes|features|pixels`. */
+  /** Entry `main` (scalar, any row kind), `main_pairs` (float16 output) or `main_vec4_planes|features|pixels`. */
   applyNorm: (entryPoint: string): KernelDef => ({
-    name: 'apply_norm', sources: [applyNorm], entryPoint,
+    name: 'apply_norm', sources: [epilogue, applyNorm], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
   }),
-  /** Image to tensor from packed bytes (`main_bytes`) or a texture array (`main_texture`). */
-  preprocessImage: (texture: boolean): KernelDef => ({
-    name: 'preprocess_image', sources: [preprocessImage], entryPoint: texture ? 'main_texture' : 'main_bytes',
-    bindings: ['uniform', 'read', texture ? 'texture' : 'read', 'write'],
-  }),
-  /** Per-column chunk statistics of a [rows, width] matrix (dataset statistics, scalers). */
-  columnStats: {
-    name: 'column_stats', sources: [welford, columnStats], entryPoint: 'main',
-    bindings: ['uniform', 'read', 'write', 'write'],
+  /** x + residual (the staged path's sum), or a dtype conversion. */
+  addResidual: {
+    name: 'add_residual', sources: [epilogue, addResidual], entryPoint: 'main', bindings: ['uniform', 'read', 'read', 'write'],
   } as KernelDef,
-  /** Chan merge of column partials: `main_serial` or `main_tree`. */
-  mergeStats: (tree: boolean): KernelDef => ({
-    name: 'merge_stats', sources: [welford, mergeStats], entryPoint: tree ? 'main_tree' : 'main_serial',
-    bindings: ['uniform', 'read', 'read', 'write', 'write'],
-  }),
-  /** Per-feature affine of the scalers' transform and inverse transform. */
-  scaleFeatures: {
-    name: 'scale_features', sources: [scaleFeatures], entryPoint: 'main',
-    bindings: ['uniform', 'read', 'read', 'write'],
+  /** Backward: saved mean and rstd from moments or running statistics. */
+  savedStats: {
+    name: 'saved_stats', sources: [savedStats], entryPoint: 'main', bindings: ['uniform', 'read', 'read', 'write', 'write'],
   } as KernelDef,
+  /** Backward stage 1: `main_rows`, `main_columns` or `main_columns_serial(4)` cell sums. */
+  reduceGrad: (entryPoint: RowsPass['entry'] | ColumnsPass['entry']): KernelDef => ({
+    name: 'reduce_grad', sources: [reduceGrad], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'write'],
+  }),
+  /** Backward stage 2: `main_groups` (dx table) or `main_params` (dweight, dbias). */
+  mergeGrad: (entryPoint: 'main_groups' | 'main_params'): KernelDef => ({
+    name: 'merge_grad', sources: [gradCommon, mergeGrad], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'read', 'write', 'write', 'write'],
+  }),
+  /** Backward stage 3: dx. */
+  applyGrad: {
+    name: 'apply_grad', sources: [gradCommon, applyGrad], entryPoint: 'main', bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],
+  } as KernelDef,
+  /** The backward fused for software adapters: `main_spans`, `main_rows` or their `_vec4` entries. */
+  gradSerial: (entryPoint: GradSerialEntry): KernelDef => ({
+    name: 'grad_serial', sources: [gradCommon, gradSerial], entryPoint,
+    bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'write', 'write', 'write'],
+  }),
+  /** y = alpha * a + beta * b (or beta * y, in place): `main` or `main_vec4` (count % 4 == 0). */
+  axpby: (vec4: boolean): KernelDef => ({
+    name: 'axpby', sources: [axpby], entryPoint: vec4 ? 'main_vec4' : 'main', bindings: ['uniform', 'read', 'read', 'write'],
+  }),
 };

@@ -1,5 +1,5 @@
-import { SHADER_STAGE_COMPUTE } from './flags';
-import type { BindingKind, KernelDef } from './kernels';
+import { SHADER_STAGE_COMPUTE } from '../webgpu-flags';
+import type { BindingKind, KernelDef } from '../stage-def';
 
 type Overrides = Record<string, number | boolean>;
 

@@ -4,11 +4,13 @@
  */
 import type { PreparedImages, Storage } from '../backend';
 import { check } from '../errors';
-import { canReadPixels, readPixels, type ExternalImage, type ImageInput } from '../image-input';
-import { planPreprocessGpu, PREPROCESS_WG, type PreprocessGpuPlan, type PreprocessSpec } from '../plan/preprocess';
+import { canReadPixels, canScale, readPixels, readPixelsScaled, type ExternalImage, type ImageInput } from '../image-input';
+import {
+  croppedGeometry, planPreprocessGpu, PREPROCESS_WG, resamples, type PreprocessGpuPlan, type PreprocessSpec,
+  type PreprocessKernels,
+} from '../plan/preprocess';
 import type { WebGpuBackend } from './backend';
-import { STORAGE_USAGE } from './flags';
-import { kernels } from './kernels';
+import { STORAGE_USAGE } from '../webgpu-flags';
 import type { Recorder } from './recorder';
 
 // GPUTextureUsage values, fixed by the spec (the globals are missing before Dawn loads).
@@ -55,15 +57,26 @@ function bindsDirectly(texture: GPUTexture, batch: number): boolean {
  * Chromium's SwiftShader, copyExternalImageToTexture of a VideoFrame destroys the device
  * instead of throwing.
  */
-export function prepareImagesGpu(backend: WebGpuBackend, spec: PreprocessSpec, sources: readonly ImageInput[]): PreparedImages {
-  const allAsBytes = planPreprocessGpu(spec, backend.traits).readExternalOnCpu;
-  const asBytes = (s: ImageInput) => s.kind === 'external' && canReadPixels() && (allAsBytes || (s.video && backend.traits.software));
-  const resolved: ImageInput[] = sources.map((s, i) => (asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as ExternalImage, i) } : s));
+export function prepareImagesGpu(
+  backend: WebGpuBackend, spec: PreprocessSpec, sources: readonly ImageInput[], kernels: PreprocessKernels,
+): PreparedImages {
+  const plan = planPreprocessGpu(spec, backend.traits);
+  const asBytes = (s: ImageInput) => s.kind === 'external' && canReadPixels() && (plan.readExternalOnCpu || (s.video && backend.traits.software));
+  // resizeMode 'fast' on a software adapter: each resized image is shrunk to its crop window on the host.
+  const scaled = sources.map((s, i) => plan.shrinkOnCpu && resamples(spec.images[i]) && canScale(s));
+  const resolved: ImageInput[] = sources.map((s, i) => {
+    if (scaled[i]) return { kind: 'bytes', width: spec.outW, height: spec.outH, ...readPixelsScaled(s, i, spec.images[i], spec.outW, spec.outH, spec.nearest) };
+    return asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as ExternalImage, i) } : s;
+  });
   checkGpuSources(backend, resolved);
   const gpu: GpuImageSource[] = resolved.map((s, i) => (s.kind === 'bytes' ? { kind: 'bytes', data: s.data, channels: s.channels }
     : s.kind === 'external' ? { kind: 'external', source: s.source, readPixels: canReadPixels() ? () => readPixels(s, i) : undefined }
       : { kind: 'texture', texture: s.texture }));
-  return (sub, start, end) => runPreprocess(backend, sub, planPreprocessGpu(sub, backend.traits), gpu.slice(start, end));
+  const cropped = croppedGeometry(spec.outW, spec.outH);
+  return (sub, start, end) => {
+    const read = scaled.some((x) => x) ? { ...sub, images: sub.images.map((g, k) => (scaled[start + k] ? cropped : g)) } : sub;
+    return runPreprocess(backend, read, planPreprocessGpu(read, backend.traits), gpu.slice(start, end), kernels);
+  };
 }
 
 /** Checks of the GPU path that depend on the device: texture formats and limits. */
@@ -100,14 +113,15 @@ function checkGpuSources(backend: WebGpuBackend, sources: readonly ImageInput[])
  * image or GPUTexture goes through `main_texture` (byte sources then become texture layers too).
  */
 function runPreprocess(
-  backend: WebGpuBackend, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[],
+  backend: WebGpuBackend, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[], kernels: PreprocessKernels,
 ): Storage {
-  const { value: buffer, fault } = backend.record('normgpu:preprocess', [], (rec) => recordPreprocess(backend, rec, spec, plan, sources));
+  const { value: buffer, fault } = backend.record('normgpu:preprocess', [], (rec) => recordPreprocess(backend, rec, spec, plan, sources, kernels));
   return { kind: 'gpu', buffer, owned: true, fault };
 }
 
 function recordPreprocess(
   backend: WebGpuBackend, rec: Recorder, spec: PreprocessSpec, plan: PreprocessGpuPlan, sources: readonly GpuImageSource[],
+  kernels: PreprocessKernels,
 ): GPUBuffer {
   const device = backend.device;
   const n = sources.length;
@@ -200,10 +214,10 @@ function recordPreprocess(
 
   const out = rec.output(count * 4, STORAGE_USAGE, 'normgpu:preprocess:output');
   rec.dispatch(
-    kernels.preprocessImage(useTexture),
+    useTexture ? kernels.texture : kernels.bytes,
     {
       WG: PREPROCESS_WG, NEAREST: spec.nearest, FLIP: spec.flip, ROWS: plan.rows,
-      RESAMPLE: spec.images.some((g) => g.resizedW !== g.srcW || g.resizedH !== g.srcH),
+      RESAMPLE: spec.images.some(resamples),
       CHANNELS_LAST: spec.layout === 'channels-last', GRAY: spec.channels === 1, UNORM8: unorm8,
     },
     [params, infoBuffer, source, out],

@@ -1,6 +1,6 @@
 import type { BufferPool } from './buffer-pool';
-import { BufferUsage } from './flags';
-import type { KernelDef } from './kernels';
+import { BufferUsage } from '../webgpu-flags';
+import type { KernelDef } from '../stage-def';
 import { getPipeline } from './pipelines';
 
 /** Packs a uniform struct of 32-bit fields: the u32 fields first, then the f32 ones. */
@@ -58,6 +58,8 @@ export class CommandStream {
   /** Buffers their owners released while the stream was open, by usage and size class. */
   readonly #released = new Map<string, GPUBuffer[]>();
   readonly #doomed: GPUTexture[] = [];
+  /** Called once the stream's work has been submitted. */
+  readonly #afterSubmit: (() => void)[] = [];
   /** Ops recorded so far (the backend flushes past a bound). */
   ops = 0;
 
@@ -137,6 +139,11 @@ export class CommandStream {
     else this.#released.set(key, [buffer]);
   }
 
+  /** Run `f` once this stream's work has been submitted. */
+  afterSubmit(f: () => void): void {
+    this.#afterSubmit.push(f);
+  }
+
   /** Close the compute pass; the encoder can then be finished. */
   close(): void {
     this.#endPass();
@@ -151,6 +158,7 @@ export class CommandStream {
     for (const list of this.#released.values()) for (const b of list) this.#pool.release(b);
     this.#released.clear();
     for (const t of this.#doomed.splice(0)) t.destroy();
+    for (const f of this.#afterSubmit.splice(0)) f();
   }
 
   #endPass(): void {

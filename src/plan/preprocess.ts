@@ -2,6 +2,9 @@
  * Planning of image preprocessing: option validation, presets, and the geometry of every image
  * of a batch (resize, center crop), in the conventions of torchvision. Pure: no DOM, no GPU.
  */
+import preprocessImage from '../../shaders/preprocess_image.wgsl?raw';
+import type { DType } from '../half';
+import type { KernelDef } from '../stage-def';
 import { check } from '../errors';
 import type { Layout } from './options';
 import { linearGrid, type AdapterTraits } from './gpu-plan';
@@ -9,6 +12,17 @@ import { checkBoolean, checkNumber, checkOneOf, checkOptions, describe } from '.
 import { checkLayout } from './spec';
 
 /** Normalization presets; see `IMAGE_PRESETS`. */
+/** Image to tensor from packed bytes or a texture array: preprocess_image.wgsl (see src/stage-def.ts). */
+export interface PreprocessKernels {
+  readonly bytes: KernelDef;
+  readonly texture: KernelDef;
+}
+
+export const PREPROCESS_KERNELS: PreprocessKernels = {
+  bytes: { name: 'preprocess_image', sources: [preprocessImage], entryPoint: 'main_bytes', bindings: ['uniform', 'read', 'read', 'write'] },
+  texture: { name: 'preprocess_image', sources: [preprocessImage], entryPoint: 'main_texture', bindings: ['uniform', 'read', 'texture', 'write'] },
+};
+
 export type ImagePreset = 'imagenet' | 'caffe' | 'inception' | 'zero-center' | 'none';
 
 /** Channel order of the output: RGB, BGR (Caffe, OpenCV) or one ITU-R 601 luma channel. */
@@ -26,6 +40,17 @@ export interface PreprocessOptions {
   resize?: number | readonly [number, number];
   /** Default `'bilinear'` (torchvision, antialias=False); `'nearest'` is torchvision NEAREST_EXACT. */
   interpolation?: 'bilinear' | 'nearest';
+  /**
+   * `'exact'` (default): the resize and crop follow torchvision (above) on every backend and
+   * adapter. `'fast'`: on a software adapter (SwiftShader, WARP...), where the shader runs on the
+   * CPU, each resized image is first shrunk to its crop window on the host (a browser image by
+   * the browser's 2-D canvas, as canvas pipelines such as transformers.js do; bytes by a
+   * bilinear pass rounded to bytes), so only the output's pixels are uploaded: much faster
+   * there, but values differ from torchvision's by about a byte's rounding (mean 4e-3 after
+   * ImageNet normalization; the canvas may also antialias). GPUs and the CPU backend compute
+   * `'exact'` either way.
+   */
+  resizeMode?: 'exact' | 'fast';
   /** Center crop of the (resized) image: a square side or `[height, width]` (torchvision `CenterCrop`). */
   centerCrop?: number | readonly [number, number];
   /** Mirror left-right (after the crop). Default: false. */
@@ -43,6 +68,8 @@ export interface PreprocessOptions {
   std?: readonly number[];
   /** `[N, C, H, W]` (`'channels-first'`, default) or `[N, H, W, C]`. */
   layout?: Layout;
+  /** Element type of the output; `'float16'` rounds the float32 result to halves. Default: `'float32'`. */
+  outputDtype?: DType;
 }
 
 interface PresetValues {
@@ -76,6 +103,38 @@ export interface SourceSize {
   height: number;
 }
 
+/** The two source indices of an output coordinate and the weight of the second. */
+export interface Taps {
+  i0: number;
+  i1: number;
+  f: number;
+}
+
+/**
+ * Twin of preprocess_image.wgsl's `axisTaps`, in float64: src = ((2d + 1) * in - out) / (2 * out),
+ * clamped at 0, in exact integers (the CPU backend and `resizeMode: 'fast'` on bytes use it).
+ */
+export function axisTaps(d: number, inSize: number, outSize: number, nearest: boolean): Taps {
+  const t = (2 * d + 1) * inSize;
+  const den = 2 * outSize;
+  if (nearest) {
+    const i = Math.min(Math.floor(t / den), inSize - 1);
+    return { i0: i, i1: i, f: 0 };
+  }
+  if (t <= outSize) return { i0: 0, i1: 0, f: 0 };
+  const num = t - outSize;
+  const i0 = Math.floor(num / den);
+  return { i0, i1: Math.min(i0 + 1, inSize - 1), f: (num % den) / den };
+}
+
+/** Whether an image's geometry resamples (a resize that changes its size). */
+export const resamples = (g: ImageGeometry): boolean => g.resizedW !== g.srcW || g.resizedH !== g.srcH;
+
+/** The geometry of an image already shrunk to its crop window: read as it is. */
+export function croppedGeometry(outW: number, outH: number): ImageGeometry {
+  return { srcW: outW, srcH: outH, resizedW: outW, resizedH: outH, cropLeft: 0, cropTop: 0 };
+}
+
 /** Where one image's output pixels come from. */
 export interface ImageGeometry {
   srcW: number;
@@ -96,6 +155,8 @@ export interface PreprocessSpec {
   /** Output channels: 3, or 1 for grayscale. */
   channels: number;
   nearest: boolean;
+  /** `resizeMode: 'fast'`: a software adapter may shrink browser images with a 2-D canvas first. */
+  fastResize: boolean;
   flip: boolean;
   layout: Layout;
   scale: number;
@@ -161,6 +222,7 @@ export function checkPreprocessOptions(options: PreprocessOptions | undefined) {
   const order = checkOneOf(o.channelOrder, 'channelOrder', ORDERS, preset.channelOrder);
   const layout = checkLayout(o.layout);
   const interpolation = checkOneOf(o.interpolation, 'interpolation', ['bilinear', 'nearest'], 'bilinear');
+  const resizeMode = checkOneOf(o.resizeMode, 'resizeMode', ['exact', 'fast'], 'exact');
   const scale = checkNumber(o.scale ?? preset.scale, 'scale');
   if (presetName === 'zero-center') check(o.mean !== undefined, 'INVALID_ARGUMENT', "preset 'zero-center' needs a mean");
   const mean = perChannel(o.mean ?? preset.mean, order, 'mean');
@@ -170,12 +232,12 @@ export function checkPreprocessOptions(options: PreprocessOptions | undefined) {
   else if (o.resize !== undefined) sizePair(o.resize, 'resize');
   const crop = o.centerCrop === undefined ? null : sizePair(o.centerCrop, 'centerCrop');
   const flip = checkBoolean(o.flipHorizontal, 'flipHorizontal', false);
-  return { order, layout, nearest: interpolation === 'nearest', scale, mean, std, resize: o.resize, crop, flip };
+  return { order, layout, nearest: interpolation === 'nearest', fastResize: resizeMode === 'fast', scale, mean, std, resize: o.resize, crop, flip };
 }
 
 /** Validate options against the source sizes and resolve the geometry of every image. */
 export function preprocessSpec(sources: readonly SourceSize[], options: PreprocessOptions | undefined): PreprocessSpec {
-  const { order, layout, nearest, scale, mean, std, resize, crop, flip } = checkPreprocessOptions(options);
+  const { order, layout, nearest, fastResize, scale, mean, std, resize, crop, flip } = checkPreprocessOptions(options);
   check(sources.length > 0, 'EMPTY_TENSOR', 'preprocess needs at least one image');
 
   const images: ImageGeometry[] = sources.map(({ width, height }, i) => {
@@ -209,7 +271,7 @@ export function preprocessSpec(sources: readonly SourceSize[], options: Preproce
     : order === 'bgr' ? [[0, 0, 1], [0, 1, 0], [1, 0, 0]] : [[...LUMA_601]];
   const n = sources.length;
   return {
-    images, outW, outH, channels, nearest, flip, layout,
+    images, outW, outH, channels, nearest, fastResize, flip, layout,
     scale, mix, mean, std,
     outputShape: layout === 'channels-first' ? [n, channels, outH, outW] : [n, outH, outW, channels],
   };
@@ -227,6 +289,11 @@ export interface PreprocessGpuPlan {
    * (SwiftShader in Chromium: ~200 ms for a 1920x1080 frame, against ~12 ms for the bytes).
    */
   readExternalOnCpu: boolean;
+  /**
+   * `resizeMode: 'fast'` on a software adapter: images that are resized are first shrunk to
+   * their crop window on the host, so the kernel reads only output-sized images.
+   */
+  shrinkOnCpu: boolean;
   workgroups: [number, number, number];
   why: string;
 }
@@ -244,6 +311,7 @@ export function planPreprocessGpu(spec: PreprocessSpec, traits: AdapterTraits): 
   return {
     rows: software,
     readExternalOnCpu: software,
+    shrinkOnCpu: software && spec.fastResize,
     workgroups: [Math.min(Math.ceil(items / PREPROCESS_WG), traits.maxWorkgroupsPerDim), gy, gz],
     why: software ? 'software adapter: one invocation per output row, DOM images read as bytes' : 'one invocation per output pixel',
   };

@@ -14,35 +14,28 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer';
-import { build, preview, type PreviewServer } from 'vite';
 import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
 import { PNG } from 'pngjs';
 import puppeteer from 'puppeteer';
-import { findChromium, launchChromium, REPO_ROOT, type LaunchedBrowser } from './harness';
+import { findChromium, launchChromium, openDemo, REPO_ROOT, serveDemo, type DemoServer, type LaunchedBrowser } from './harness';
 
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
-const CONFIG = join(REPO_ROOT, 'demo', 'vite.config.ts');
 
-let outDir = '';
-let server: PreviewServer | undefined;
+let demo: DemoServer | undefined;
 let url = '';
 let chromium: LaunchedBrowser | undefined;
 const problems: string[] = [];
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  outDir = mkdtempSync(join(tmpdir(), 'normgpu-demo-'));
-  await build({ configFile: CONFIG, logLevel: 'warn', build: { outDir, emptyOutDir: true, sourcemap: false } });
-  server = await preview({ configFile: CONFIG, logLevel: 'warn', build: { outDir }, preview: { port: 0, host: '127.0.0.1', open: false } });
-  url = server.resolvedUrls?.local[0] ?? '';
-  if (!url) throw new Error('vite preview gave no URL');
+  demo = await serveDemo();
+  url = demo.url;
   chromium = await launchChromium();
 }, 180_000);
 
 afterAll(async () => {
   await chromium?.close();
-  await server?.close();
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  await demo?.close();
 });
 
 beforeEach(() => {
@@ -50,24 +43,7 @@ beforeEach(() => {
 });
 
 /** A page that records every console error, uncaught exception and failed request. */
-async function open(path: string): Promise<Page> {
-  const page = await chromium!.browser.newPage();
-  await page.setViewport({ width: 1360, height: 900 });
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console error on ${path}: ${m.text()}`);
-    if (m.type() === 'warn') console.warn(`[page warn] ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`exception on ${path}: ${e instanceof Error ? e.message : String(e)}`));
-  page.on('requestfailed', (r) => problems.push(`request failed on ${path}: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} on ${path}: ${r.url()}`);
-  });
-  await page.goto(`${url}${path}`);
-  await page.waitForFunction('window.demo && (window.demo.ready || window.demo.error)', { timeout: 60_000 });
-  const error = await page.evaluate('window.demo.error');
-  expect(error, 'demo start-up error').toBeUndefined();
-  return page;
-}
+const open = (path: string): Promise<Page> => openDemo(chromium!.browser, url, path, problems);
 
 const demoState = async (page: Page) => JSON.parse(await page.evaluate('JSON.stringify(window.demo)') as string) as {
   backend: string; adapter: string; notice: string | null; results: Record<string, Record<string, unknown>>;

@@ -176,3 +176,51 @@ export function forwardPageProblems(page: Page): void {
     if (res.status() >= 400) console.error(`[page http ${res.status()}] ${res.url()}`);
   });
 }
+
+/** The demo page built into a temporary folder and served by `vite preview`. */
+export interface DemoServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Build the demo (demo/vite.config.ts) and serve it on a free port. */
+export async function serveDemo(): Promise<DemoServer> {
+  const { build, preview } = await import('vite');
+  const configFile = join(REPO_ROOT, 'demo', 'vite.config.ts');
+  const outDir = await mkdtemp(join(tmpdir(), 'normgpu-demo-'));
+  await build({ configFile, logLevel: 'warn', build: { outDir, emptyOutDir: true, sourcemap: false } });
+  const server = await preview({ configFile, logLevel: 'warn', build: { outDir }, preview: { port: 0, host: '127.0.0.1', open: false } });
+  const url = server.resolvedUrls?.local[0] ?? '';
+  if (!url) throw new Error('vite preview gave no URL');
+  return {
+    url,
+    close: async () => {
+      await server.close();
+      await rm(outDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * The demo at `url + path` in a new page, once it has started (or failed to: the test then
+ * fails on `window.demo.error`); `problems` collects its console errors, uncaught exceptions,
+ * failed requests and HTTP errors, for the test to assert empty.
+ */
+export async function openDemo(browser: Browser, url: string, path: string, problems: string[]): Promise<Page> {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1360, height: 900 });
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error on ${path}: ${m.text()}`);
+    if (m.type() === 'warn') console.warn(`[page warn] ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`exception on ${path}: ${e instanceof Error ? e.message : String(e)}`));
+  page.on('requestfailed', (r) => problems.push(`request failed on ${path}: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()} on ${path}: ${r.url()}`);
+  });
+  await page.goto(`${url}${path}`);
+  await page.waitForFunction('window.demo && (window.demo.ready || window.demo.error)', { timeout: 60_000 });
+  const error = await page.evaluate('window.demo.error');
+  if (error !== undefined) throw new Error(`the demo failed to start: ${String(error)}`);
+  return page;
+}

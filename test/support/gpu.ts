@@ -3,6 +3,7 @@
  * around GPU work, the scaled error metric of the accuracy bar, seeded data generators and the
  * code of a typed error. Dawn finds its Vulkan driver through test/setup-env.ts.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { rng } from '../../demo/bench/workloads';
 import { createEngine, NormGpuError, type Engine, type EngineOptions } from '../../src/index';
 
@@ -34,6 +35,16 @@ export async function makeGpuEngine(opts: Omit<EngineOptions, 'backend'> = {}): 
     );
   }
   return engine;
+}
+
+/**
+ * The engines of one test file: `make` runs before its tests (assigning the file's engine
+ * variables and returning the engines), and every engine it returned is disposed after them.
+ */
+export function withEngines(make: () => Promise<readonly Engine[]>): void {
+  let made: readonly Engine[] = [];
+  beforeAll(async () => { made = await make(); });
+  afterAll(() => { for (const e of made) e.dispose(); });
 }
 
 function deviceOf(engine: Engine): GPUDevice {

@@ -1,6 +1,7 @@
 // WebGPU's flag values are fixed by the spec; naming them here keeps normgpu importable where
 // the GPUBufferUsage/GPUMapMode/GPUShaderStage globals do not exist (the CPU fallback, and
-// Node before Dawn is loaded).
+// Node before Dawn is loaded). Beside the Backend contract: the API checks the usage of a
+// wrapped buffer with them, the WebGPU backend makes its buffers with them.
 export const BufferUsage = {
   MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200,
 } as const;
