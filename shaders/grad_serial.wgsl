@@ -120,55 +120,82 @@ fn paramSums(o: u32, k: u32, sums: vec2<f32>) {
   }
 }
 
-// The first pass of group g: its table from the weighted sums of its spans.
-fn spansTable(g: u32, vec4Loads: bool) -> LaneTable {
-  let m = savedMean(g);
-  let n = f32(params.p * params.s);
-  var acc = NO_SUMS;
-  if (MODE == 1u) { return laneTable(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), n, vec4<f32>(m), vec4<f32>(rstd[g])); }
-  let base = groupBase(g);
-  let qs = params.q * params.s;
+// Block sums (Σ dy, Σ dy * d, Σ d) of runs [p0, p1) of floats [s0, s1) of the span at `start`.
+fn spanBlock(start: u32, p0: u32, p1: u32, s0: u32, s1: u32, m: f32) -> vec4<f32> {
+  var block = vec4<f32>(0.0);
+  for (var p = p0; p < p1; p++) {
+    let row = start + p * params.q * params.s;
+    for (var s = s0; s < s1; s++) {
+      let v = dy[row + s];
+      let d = x[row + s] - m;
+      block += vec4<f32>(v, v * d, d, 0.0);
+    }
+  }
+  return block;
+}
+
+// spanBlock on vec4s (start, s0 and s1 multiples of 4).
+fn spanBlock4(start: u32, p0: u32, p1: u32, s0: u32, s1: u32, m: f32) -> vec4<f32> {
+  var sv = vec4<f32>(0.0);
+  var svd = vec4<f32>(0.0);
+  var sd = vec4<f32>(0.0);
+  for (var p = p0; p < p1; p++) {
+    let row = (start + p * params.q * params.s) / 4u;
+    for (var s = s0 / 4u; s < s1 / 4u; s++) {
+      let v = dy4[row + s];
+      let d = x4[row + s] - m;
+      sv += v;
+      svd += v * d;
+      sd += d;
+    }
+  }
   let ones = vec4<f32>(1.0);
-  for (var h = 0u; h < params.s / params.paramS; h++) {
-    let start = base + h * params.paramS;
+  return vec4<f32>(dot(sv, ones), dot(svd, ones), dot(sd, ones), 0.0);
+}
+
+// The first pass of group g over its spans, in blocks: its table, from the sums of each span
+// weighted by the span's parameter (spansTable4: with spanBlock4).
+fn spansTable(g: u32) -> LaneTable {
+  let m = savedMean(g);
+  var acc = NO_SUMS;
+  for (var h = 0u; h < params.s / params.paramS && MODE != 1u; h++) {
+    let start = groupBase(g) + h * params.paramS;
     var span = NO_SUMS;
     for (var p0 = 0u; p0 < params.p; p0 += params.blockRows) {
-      let p1 = min(p0 + params.blockRows, params.p);
       for (var s0 = 0u; s0 < params.paramS; s0 += BLOCK) {
-        let s1 = min(s0 + BLOCK, params.paramS);
-        var block = vec4<f32>(0.0);
-        if (vec4Loads) {
-          var sv = vec4<f32>(0.0);
-          var svd = vec4<f32>(0.0);
-          var sd = vec4<f32>(0.0);
-          for (var p = p0; p < p1; p++) {
-            let row = (start + p * qs) / 4u;
-            for (var s = s0 / 4u; s < s1 / 4u; s++) {
-              let v = dy4[row + s];
-              let d = x4[row + s] - m;
-              sv += v;
-              svd += v * d;
-              sd += d;
-            }
-          }
-          block = vec4<f32>(dot(sv, ones), dot(svd, ones), dot(sd, ones), 0.0);
-        } else {
-          for (var p = p0; p < p1; p++) {
-            let row = start + p * qs;
-            for (var s = s0; s < s1; s++) {
-              let v = dy[row + s];
-              let d = x[row + s] - m;
-              block += vec4<f32>(v, v * d, d, 0.0);
-            }
-          }
-        }
-        span = kahan(span, block);
+        span = kahan(span, spanBlock(start, p0, min(p0 + params.blockRows, params.p), s0, min(s0 + BLOCK, params.paramS), m));
       }
     }
-    let w = weightAt((g % params.q) * params.paramQ + h);
-    acc = kahan(acc, vec4<f32>(w * span.s.x, w * span.s.y, span.s.z, 0.0));
+    acc = addSpan(acc, g, h, span.s);
   }
-  return laneTable(vec4<f32>(acc.s.x), vec4<f32>(acc.s.y), vec4<f32>(acc.s.z), n, vec4<f32>(m), vec4<f32>(rstd[g]));
+  return groupTable(g, acc.s, m);
+}
+
+fn spansTable4(g: u32) -> LaneTable {
+  let m = savedMean(g);
+  var acc = NO_SUMS;
+  for (var h = 0u; h < params.s / params.paramS && MODE != 1u; h++) {
+    let start = groupBase(g) + h * params.paramS;
+    var span = NO_SUMS;
+    for (var p0 = 0u; p0 < params.p; p0 += params.blockRows) {
+      for (var s0 = 0u; s0 < params.paramS; s0 += BLOCK) {
+        span = kahan(span, spanBlock4(start, p0, min(p0 + params.blockRows, params.p), s0, min(s0 + BLOCK, params.paramS), m));
+      }
+    }
+    acc = addSpan(acc, g, h, span.s);
+  }
+  return groupTable(g, acc.s, m);
+}
+
+// Span h's unweighted sums added to its group's, weighted by its parameter.
+fn addSpan(acc: Sums, g: u32, h: u32, span: vec4<f32>) -> Sums {
+  let w = weightAt((g % params.q) * params.paramQ + h);
+  return kahan(acc, vec4<f32>(w * span.x, w * span.y, span.z, 0.0));
+}
+
+// Group g's table (all lanes alike) from its sums (Σ g, Σ g * d, Σ d).
+fn groupTable(g: u32, sums: vec4<f32>, m: f32) -> LaneTable {
+  return laneTable(vec4<f32>(sums.x), vec4<f32>(sums.y), vec4<f32>(sums.z), f32(params.p * params.s), vec4<f32>(m), vec4<f32>(rstd[g]));
 }
 
 @compute @workgroup_size(WG)
@@ -179,7 +206,7 @@ fn main_spans(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let qs = params.q * params.s;
   for (var o = at.y; o < at.z; o++) {
     let g = o * params.q + q;
-    let t = spansTable(g, false);
+    let t = spansTable(g);
     if (!WANT_DX && !wantParams()) { continue; }
     let base = groupBase(g);
     let t0 = vec4<f32>(t.m.x, t.corr.x, t.s.x, 0.0);
@@ -220,7 +247,7 @@ fn main_spans_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   let ones = vec4<f32>(1.0);
   for (var o = at.y; o < at.z; o++) {
     let g = o * params.q + q;
-    let t = spansTable(g, true);
+    let t = spansTable4(g);
     if (!WANT_DX && !wantParams()) { continue; }
     let base4 = groupBase(g) / 4u;
     for (var h = 0u; h < params.s / params.paramS; h++) {
@@ -323,39 +350,46 @@ fn main_lanes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   }
 }
 
-// The first pass of main_rows on row r: its table, written to table[2r], table[2r + 1].
-fn rowTable(r: u32, vec4Loads: bool) {
+// The first pass of main_rows on row r: its table, written to table[2r], table[2r + 1]
+// (rowTable4: on vec4s).
+fn rowTable(r: u32) {
   let m = savedMean(r);
   var acc = NO_SUMS;
-  if (MODE != 1u) {
-    let ones = vec4<f32>(1.0);
-    for (var s0 = 0u; s0 < params.s; s0 += BLOCK) {
-      let s1 = min(s0 + BLOCK, params.s);
-      var block = vec4<f32>(0.0);
-      if (vec4Loads) {
-        var sa = vec4<f32>(0.0);
-        var sad = vec4<f32>(0.0);
-        var sd = vec4<f32>(0.0);
-        let row = r * params.s / 4u;
-        for (var s = s0 / 4u; s < s1 / 4u; s++) {
-          let a = dy4[row + s] * weight4At(s);
-          let d = x4[row + s] - m;
-          sa += a;
-          sad += a * d;
-          sd += d;
-        }
-        block = vec4<f32>(dot(sa, ones), dot(sad, ones), dot(sd, ones), 0.0);
-      } else {
-        for (var s = s0; s < s1; s++) {
-          let a = dy[r * params.s + s] * weightAt(s);
-          let d = x[r * params.s + s] - m;
-          block += vec4<f32>(a, a * d, d, 0.0);
-        }
-      }
-      acc = kahan(acc, block);
+  for (var s0 = 0u; s0 < params.s && MODE != 1u; s0 += BLOCK) {
+    var block = vec4<f32>(0.0);
+    for (var s = s0; s < min(s0 + BLOCK, params.s); s++) {
+      let a = dy[r * params.s + s] * weightAt(s);
+      let d = x[r * params.s + s] - m;
+      block += vec4<f32>(a, a * d, d, 0.0);
     }
+    acc = kahan(acc, block);
   }
-  let t = gradTable(acc.s.xyz, f32(params.s), m, rstd[r]);
+  writeRowTable(r, acc.s, m);
+}
+
+fn rowTable4(r: u32) {
+  let m = savedMean(r);
+  let row = r * params.s / 4u;
+  let ones = vec4<f32>(1.0);
+  var acc = NO_SUMS;
+  for (var s0 = 0u; s0 < params.s / 4u && MODE != 1u; s0 += BLOCK / 4u) {
+    var sa = vec4<f32>(0.0);
+    var sad = vec4<f32>(0.0);
+    var sd = vec4<f32>(0.0);
+    for (var s = s0; s < min(s0 + BLOCK / 4u, params.s / 4u); s++) {
+      let a = dy4[row + s] * weight4At(s);
+      let d = x4[row + s] - m;
+      sa += a;
+      sad += a * d;
+      sd += d;
+    }
+    acc = kahan(acc, vec4<f32>(dot(sa, ones), dot(sad, ones), dot(sd, ones), 0.0));
+  }
+  writeRowTable(r, acc.s, m);
+}
+
+fn writeRowTable(r: u32, sums: vec4<f32>, m: f32) {
+  let t = gradTable(sums.xyz, f32(params.s), m, rstd[r]);
   table[2u * r] = t[0];
   table[2u * r + 1u] = t[1];
 }
@@ -371,7 +405,7 @@ fn rowsOf(gid: vec3<u32>, nwg: vec3<u32>) -> vec2<u32> {
 fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let rows = rowsOf(gid, nwg);
   if (rows.x == rows.y) { return; }
-  for (var r = rows.x; r < rows.y; r++) { rowTable(r, false); }
+  for (var r = rows.x; r < rows.y; r++) { rowTable(r); }
   if (!WANT_DX && !wantParams()) { return; }
   let block = gid.x + gid.y * nwg.x * WG;
   for (var s = 0u; s < params.s; s++) {
@@ -393,7 +427,7 @@ fn main_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 fn main_rows_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let rows = rowsOf(gid, nwg);
   if (rows.x == rows.y) { return; }
-  for (var r = rows.x; r < rows.y; r++) { rowTable(r, true); }
+  for (var r = rows.x; r < rows.y; r++) { rowTable4(r); }
   if (!WANT_DX && !wantParams()) { return; }
   let block = gid.x + gid.y * nwg.x * WG;
   let run4 = params.s / 4u;

@@ -17,14 +17,11 @@
 // main_columns: the tensor as `blocks` blocks of `rows` rows of `width` floats; a workgroup is a
 //   tile of tx columns by ty = WG / tx rows, on one row chunk of one block (the linear workgroup
 //   index, folded into grid x and y, is (block * rowChunks + chunk) * tiles + tile). Cell of
-//   column w: (block * rowChunks + chunk) * width + w. main_columns_serial (software adapters)
-//   makes the same cells with one invocation each and no barriers (main_columns_serial4: four
-//   columns each, with vec4 loads; ROW_STATS only). Two uses:
+//   column w: (block * rowChunks + chunk) * width + w. Two uses:
 //   - channels-last BN/IN/GN: column w of block b is in group b * groupMul + w / colDiv;
 //   - ROW_STATS, LayerNorm/RMSNorm parameter sums: the group is the row, and x̂ is formed
 //     here from merge_grad's table (centre pair and rstd): the cell is (Σ dy, Σ dy * x̂, 0, 0).
-// Sums of products are fine in float32 here: every lane adds at most ~16 terms before the tree
-// (main_columns_serial: blocks of 32, at most 32 blocks per chunk).
+// Sums of products are fine in float32 here: every lane adds at most ~16 terms before the tree.
 
 override WG: u32 = 256;
 // Multiply dy by weight[column] (main_rows of LayerNorm/RMSNorm).
@@ -66,8 +63,6 @@ struct ColumnsParams {
 // merge_grad's table, two vec4 per group: (mean, centre correction, rstd, 0), (...).
 @group(0) @binding(5) var<storage, read> table: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> cells: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> dy4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> x4: array<vec4<f32>>;
 
 var<workgroup> tile: array<vec4<f32>, WG>;
 
@@ -164,67 +159,5 @@ fn main_columns(
   }
   if (ly == 0u && w < p.width) {
     cells[(b * p.rowChunks + rc) * p.width + w] = tile[lid];
-  }
-}
-
-// The columns cells on software adapters: one invocation per cell (tx = WG, one row per tile
-// row), a serial loop over its row chunk in blocks of COLUMN_BLOCK rows, no barriers.
-const COLUMN_BLOCK = 32u;
-
-@compute @workgroup_size(WG)
-fn main_columns_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let p = columnsParams;
-  let tiles = (p.width + WG - 1u) / WG;
-  let l = wid.x + wid.y * nwg.x;
-  if (l >= tiles * p.rowChunks * p.blocks) { return; }
-  let at = columnsTile(l, tiles);
-  let w = at.x * WG + lid;
-  if (w >= p.width) { return; }
-  let b = at.z;
-  let m = groupMean(b * p.groupMul + w / p.colDiv);
-  let end = min((at.y + 1u) * p.rowsPerChunk, p.rows);
-  var acc = vec4<f32>(0.0);
-  for (var r = at.y * p.rowsPerChunk; r < end; r += COLUMN_BLOCK) {
-    var block = vec4<f32>(0.0);
-    for (var k = r; k < min(r + COLUMN_BLOCK, end); k++) {
-      block += columnTerm(b, k, w, m);
-    }
-    acc += block;
-  }
-  cells[(b * p.rowChunks + at.y) * p.width + w] = acc;
-}
-
-// main_columns_serial with ROW_STATS on four columns per invocation (width a multiple of 4):
-// vec4 loads, which a CPU adapter would otherwise split into four gathers.
-@compute @workgroup_size(WG)
-fn main_columns_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let p = columnsParams;
-  let width4 = p.width / 4u;
-  let tiles = (width4 + WG - 1u) / WG;
-  let l = wid.x + wid.y * nwg.x;
-  if (l >= tiles * p.rowChunks * p.blocks) { return; }
-  let at = columnsTile(l, tiles);
-  let w4 = at.x * WG + lid;
-  if (w4 >= width4) { return; }
-  let b = at.z;
-  let end = min((at.y + 1u) * p.rowsPerChunk, p.rows);
-  var sv = vec4<f32>(0.0);
-  var sx = vec4<f32>(0.0);
-  for (var r = at.y * p.rowsPerChunk; r < end; r += COLUMN_BLOCK) {
-    var bv = vec4<f32>(0.0);
-    var bx = vec4<f32>(0.0);
-    for (var k = r; k < min(r + COLUMN_BLOCK, end); k++) {
-      let t = table[2u * (b * p.rows + k)];
-      let i = (b * p.rows + k) * width4 + w4;
-      let v = dy4[i];
-      bv += v;
-      bx += v * (((x4[i] - t.x) - t.y) * t.z);
-    }
-    sv += bv;
-    sx += bx;
-  }
-  let cell = (b * p.rowChunks + at.y) * p.width + 4u * w4;
-  for (var j = 0u; j < 4u; j++) {
-    cells[cell + j] = vec4<f32>(sv[j], sx[j], 0.0, 0.0);
   }
 }

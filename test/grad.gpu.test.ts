@@ -77,6 +77,17 @@ const CASES: Case[] = [
   { name: 'LN [rows, 37]', op: 'layerNorm', shape: [5, 37], layout: 'channels-first', options: { normalizedShape: [37] }, params: 37 },
   { name: 'LN [2, 3, 4, 5] over [4, 5]', op: 'layerNorm', shape: [2, 3, 4, 5], layout: 'channels-first', options: { normalizedShape: [4, 5] }, params: 20 },
   { name: 'RMS [7, 33]', op: 'rmsNorm', shape: [7, 33], layout: 'channels-first', options: { normalizedShape: 33 }, params: 33 },
+  // grad_serial's entries and modes: lanes of 1, 2 and 8 channels per group, DIRECT parameter
+  // sums over several samples, vec4 spans with cells, blocks of rows with a short last block.
+  { name: 'IN NHWC 64 channels', op: 'instanceNorm', shape: [2, 3, 2, 64], layout: 'channels-last', options: {}, params: 64 },
+  { name: 'BN train NHWC 8 channels', op: 'batchNorm', shape: [3, 5, 2, 8], layout: 'channels-last', options: { training: true }, params: 8 },
+  { name: 'BN eval NHWC 8 channels', op: 'batchNorm', shape: [2, 3, 2, 8], layout: 'channels-last', options: { training: false }, params: 8 },
+  { name: 'GN NHWC 2 channels per group', op: 'groupNorm', shape: [2, 3, 5, 8], layout: 'channels-last', options: { numGroups: 4 }, params: 8 },
+  { name: 'GN NHWC 8 channels per group', op: 'groupNorm', shape: [2, 3, 2, 16], layout: 'channels-last', options: { numGroups: 2 }, params: 16 },
+  { name: 'IN NCHW 16 channels', op: 'instanceNorm', shape: [2, 16, 3, 4], layout: 'channels-first', options: {}, params: 16 },
+  { name: 'GN NCHW planes of 8', op: 'groupNorm', shape: [2, 6, 4, 2], layout: 'channels-first', options: { numGroups: 3 }, params: 6 },
+  { name: 'LN [70, 12]', op: 'layerNorm', shape: [70, 12], layout: 'channels-first', options: { normalizedShape: [12] }, params: 12 },
+  { name: 'RMS [50, 9]', op: 'rmsNorm', shape: [50, 9], layout: 'channels-first', options: { normalizedShape: 9 }, params: 9 },
 ];
 
 /** Long rows and many rows: several chunks in every stage-1 variant. */
@@ -203,14 +214,15 @@ describe('GPU against the CPU backend', () => {
               (['dx', 'dweight', 'dbias'] as const).filter((k) => mask[k === 'dx' ? 'input' : k === 'dweight' ? 'weight' : 'bias']).sort(),
             );
             for (const k of Object.keys(e) as (keyof Result)[]) {
-              // A constant group has rstd = 1/sqrt(eps) ~ 316 and dx = rstd * (g - mean(g)): float32
-              // rounding of g is amplified 316x where g nearly equals its mean, so its dx is held
-              // to 1e-5 of the output's scale (as float32 PyTorch would be), not of each element.
-              const err = dist === 'constant' ? scaledToMax(a[k]!, e[k]!) : scaled(a[k]!, e[k]!);
+              // A constant group (or a tiny one, whose variance is far below eps) has rstd =
+              // 1/sqrt(eps) ~ 316 and dx = rstd * (g - mean(g)): float32 rounding of g and mean(g)
+              // is amplified 316x where g nearly equals its mean, so its dx is held to 1e-5 of the
+              // output's scale (as float32 PyTorch would be), not of each element.
+              const err = dist === 'constant' || dist === 'tiny' ? scaledToMax(a[k]!, e[k]!) : scaled(a[k]!, e[k]!);
               expect(err, `${family} ${c.name} ${dist} affine=${affine} ${k}`).toBeLessThanOrEqual(1e-5);
             }
           }
-          if (dist === 'nan' && e.dx && c.name !== 'BN eval NCHW' && c.name !== 'BN eval NHWC') {
+          if (dist === 'nan' && e.dx && !c.name.startsWith('BN eval')) {
             expect(e.dx.some(Number.isNaN), 'a NaN input makes its group NaN').toBe(true);
           }
         }
@@ -311,8 +323,8 @@ describe('explainBackward and prepareBackward', () => {
       const rstd = gpus.serial.tensor(new Float32Array(4).fill(1), [4]);
       const saved = { mean: rstd, rstd };
       const serial = gpus.serial.explainBackward('layerNorm', x, { ...ln, saved });
-      expect(serial.kernels.map((k) => `${k.stage}:${k.variant}`)).toEqual(['gradSerial:rows_vec4', 'reduceGrad:columns_serial4-params', 'mergeGrad:params']);
-      expect(serial.traffic.dispatches).toBe(3);
+      expect(serial.kernels.map((k) => `${k.stage}:${k.variant}`)).toEqual(['gradSerial:rows_vec4', 'mergeGrad:params']);
+      expect(serial.traffic.dispatches).toBe(2);
       expect(serial.traffic.idealReadBytes).toBe(2 * 4 * 768 * 4);
       expect(serial.traffic.idealWriteBytes).toBe((4 + 2) * 768 * 4);
       expect(serial.traffic.ratio).toBeGreaterThan(1);

@@ -504,29 +504,12 @@ export class Engine extends EventTarget {
     const residual = o.residual === undefined ? undefined : this.#input(o.residual as Tensor, 'residual');
     if (spec.updateRunning) checkNotAliased({ input: x, residual, ...params }, ['runningMean', 'runningVar']);
     this.#backend.tuner?.use(spec);
-    const temps: Tensor[] = [];
-    const storageOf = (t: TensorLike | undefined): Storage | undefined => {
-      if (t === undefined) return undefined;
-      if (isTensorHandle(t)) return (t as Tensor).storage;
-      const tensor = this.tensor(t instanceof Float32Array ? t : Float32Array.from(t), [t.length]);
-      temps.push(tensor);
-      return tensor.storage;
-    };
-    try {
-      const operands: NormOperands = {
-        x: x.storage,
-        weight: storageOf(params.weight),
-        bias: storageOf(params.bias),
-        runningMean: storageOf(params.runningMean),
-        runningVar: storageOf(params.runningVar),
-        residual: residual?.storage,
-      };
+    return this.#withParams(params, (p) => {
+      const operands: NormOperands = { x: x.storage, ...p, residual: residual?.storage };
       if (!spec.returnSum) return this.#wrap(spec.op, this.#backend.normalize(spec, operands), x.shape, x.layout);
       const { y, sum } = this.#backend.normalizeWithSum(spec, operands);
       return { y: this.#wrap(spec.op, y, x.shape, x.layout), sum: this.#wrap(spec.op, sum, x.shape, x.layout) };
-    } finally {
-      for (const t of temps) t.dispose();
-    }
+    });
   }
 
   /** The forward spec and GradSpec of a backward (or normForward) call, validated; dy has x's shape and layout. */
@@ -543,12 +526,12 @@ export class Engine extends EventTarget {
       );
       check(dy.layout === t.layout, 'GRADIENT_MISMATCH', `dy is ${dy.layout}, the input ${t.layout}`);
     }
-    check((dy as { dtype?: string }).dtype === undefined || (dy as { dtype?: string }).dtype === 'float32', 'INVALID_DTYPE', 'dy must be float32: float16 has no backward yet');
+    check(dy.dtype === 'float32', 'INVALID_DTYPE', 'dy must be float32: float16 has no backward yet');
     for (const k of ['weight', 'runningMean', 'runningVar'] as const) {
       const p = (o as Record<string, unknown>)[k];
       if (isTensorHandle(p)) this.#input(p as Tensor, k);
     }
-    return { norm, spec: gradSpec({ ...norm, dtype: (t as { dtype?: NormSpec['dtype'] }).dtype ?? norm.dtype }, o, (o as { outputMask?: unknown }).outputMask) };
+    return { norm, spec: gradSpec({ ...norm, dtype: t.dtype }, o, o.outputMask) };
   }
 
   /** Run `fn` with the storages of `params`, host data uploaded for the call and freed after. */

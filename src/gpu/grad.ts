@@ -71,19 +71,30 @@ function recordBackward(rec: Recorder, spec: GradSpec, plan: GradPlan, b: GradBu
   const stage1 = (pass: RowsPass | ColumnsPass, tableIn: GPUBuffer) => {
     const cells = rec.temp(pass.cells * 16, BufferUsage.STORAGE, 'grad-cells');
     rec.dispatch(kernels.reduceGrad(pass.entry), {
-      WG: pass.entry.startsWith('main_columns_serial') ? pass.u32[5] : GRAD_WG, RMS: n.mode === 'rms',
+      WG: GRAD_WG, RMS: n.mode === 'rms',
       WEIGHTED: pass.entry === 'main_rows' && pass.weighted && !!b.weight,
       ROW_STATS: pass.entry !== 'main_rows' && pass.rowStats,
     }, [rec.uniform('reduce-grad-params', pass.u32), b.dy, b.x, mean, weight, tableIn, cells], pass.workgroups);
     return cells;
   };
 
+  const params = () => {
+    out.dweight = o.weight ? rec.output(spec.params * 4, STORAGE_USAGE, `normgpu:${n.op}:dweight`) : undefined;
+    out.dbias = o.bias ? rec.output(spec.params * 4, STORAGE_USAGE, `normgpu:${n.op}:dbias`) : undefined;
+  };
   let groupCells = unused;
   if (plan.fused) {
     const f = plan.fused;
-    groupCells = f.cells ? rec.temp(n.view.o * spec.params * 16, BufferUsage.STORAGE, 'grad-cells') : spare('cells');
-    rec.dispatch(kernels.gradSerial(f.entry), { WG: f.wg, MODE: mode, HAS_WEIGHT: !!b.weight, CELLS: f.cells, WANT_DX: o.input }, [
-      rec.uniform('grad-serial-params', f.u32), b.dy, b.x, mean, b.rstd, weight, table, groupCells, out.dx ?? spare('dx'),
+    // Bindings 6 and 7: main_rows' table and cells; main_spans/main_lanes' dweight and dbias
+    // (DIRECT) or cells.
+    if (f.direct) params();
+    groupCells = f.cells ? rec.temp(f.cells * 16, BufferUsage.STORAGE, 'grad-cells') : spare('cells');
+    const rows = f.entry.startsWith('main_rows');
+    rec.dispatch(kernels.gradSerial(f.entry), {
+      WG: f.wg, MODE: mode, HAS_WEIGHT: !!b.weight, WANT_DX: o.input, WANT_WEIGHT: o.weight, WANT_BIAS: o.bias, DIRECT: f.direct,
+    }, [
+      rec.uniform('grad-serial-params', f.u32), b.dy, b.x, mean, b.rstd, weight,
+      rows ? table : out.dweight ?? spare('dweight'), f.direct ? out.dbias ?? spare('dbias') : groupCells, out.dx ?? spare('dx'),
     ], f.workgroups);
   }
   if (plan.groups) {
@@ -96,10 +107,10 @@ function recordBackward(rec: Recorder, spec: GradSpec, plan: GradPlan, b: GradBu
   }
   if (plan.params) {
     const cells = plan.paramCells ? stage1(plan.paramCells, table) : groupCells;
-    out.dweight = o.weight ? rec.output(spec.params * 4, STORAGE_USAGE, `normgpu:${n.op}:dweight`) : undefined;
-    out.dbias = o.bias ? rec.output(spec.params * 4, STORAGE_USAGE, `normgpu:${n.op}:dbias`) : undefined;
+    params();
+    // Cells of LayerNorm/RMSNorm columns and of grad_serial hold Σ dy * x̂ already.
     rec.dispatch(kernels.mergeGrad('main_params'), {
-      WG: MERGE_WG, SCALED: !!plan.paramCells, WANT_WEIGHT: o.weight, WANT_BIAS: o.bias,
+      WG: MERGE_WG, SCALED: !!plan.paramCells || !!plan.fused, WANT_WEIGHT: o.weight, WANT_BIAS: o.bias,
     }, [
       rec.uniform('merge-grad-params', plan.params.u32.slice(0, 5), [plan.params.u32[5]]),
       cells, unused, unused, unused, table, out.dweight ?? spare('dweight'), out.dbias ?? spare('dbias'),

@@ -80,7 +80,7 @@ export const kernels = {
   savedStats: {
     name: 'saved_stats', sources: [savedStats], entryPoint: 'main', bindings: ['uniform', 'read', 'read', 'write', 'write'],
   } as KernelDef,
-  /** Backward stage 1: `main_rows`, `main_columns` or `main_columns_serial(4)` cell sums. */
+  /** Backward stage 1: `main_rows` or `main_columns` cell sums. */
   reduceGrad: (entryPoint: RowsPass['entry'] | ColumnsPass['entry']): KernelDef => ({
     name: 'reduce_grad', sources: [reduceGrad], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'read', 'write'],

@@ -21,9 +21,10 @@
  *   merge_grad    per group: the dx coefficients; per parameter: dweight, dbias
  *   apply_grad    dx, elementwise
  * On software adapters (or with `kernels: 'serial'`) grad_serial.wgsl fuses reduce_grad, the
- * group merge and apply_grad into one invocation per group (no barriers, which CPU-backed
- * adapters handle badly); merge_grad's parameter merge and, for LayerNorm/RMSNorm, the serial
- * columns entry of reduce_grad follow it where dweight or dbias is wanted.
+ * group merge, apply_grad and the parameter sums into one dispatch of serial invocations (no
+ * barriers, which CPU-backed adapters handle badly, and few dispatches, which they pay for
+ * dearly): it writes dweight and dbias itself (DIRECT) or per-block cells that merge_grad's
+ * parameter merge adds up.
  */
 import { check } from '../errors';
 import { checkBoolean, checkOptions, describe } from './checks';
@@ -121,10 +122,15 @@ const MAX_ROW_CHUNKS = 1024;
 /** grad_serial.wgsl's workgroup size at most, and its block of elements. */
 const SERIAL_WG = 64;
 const SERIAL_BLOCK = 64;
-/** Serial invocations that keep a CPU-backed adapter's cores and SIMD lanes busy (gpu-plan.ts). */
-const SOFTWARE_LANES = 256;
-/** Rows one main_columns_serial invocation sums at most (32 blocks of 32). */
-const SERIAL_CHUNK_ROWS = 1024;
+/**
+ * grad_serial invocations that keep a small CPU adapter busy (four workgroups of four SIMD
+ * lanes): fewer units of work per block than this and the blocks get their own invocations.
+ */
+const SERIAL_MIN_INVOCATIONS = 16;
+/** Blocks whose parameter sums DIRECT adds in order (a 64-term float32 sum at most). */
+const MAX_DIRECT_BLOCKS = 64;
+/** Rows per main_rows invocation at most: a column cell is a plain sum of this many terms. */
+const MAX_ROW_BLOCK = 64;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const pow2Below = (n: number, cap: number) => Math.min(cap, 2 ** Math.max(0, Math.round(Math.log2(Math.max(1, n)))));
@@ -139,9 +145,9 @@ export interface RowsPass {
   weighted: boolean;
 }
 
-/** reduce_grad.wgsl's main_columns (or main_columns_serial): per (block, row chunk, column) sums. */
+/** reduce_grad.wgsl's main_columns: per (block, row chunk, column) sums. */
 export interface ColumnsPass {
-  entry: 'main_columns' | 'main_columns_serial' | 'main_columns_serial4';
+  entry: 'main_columns';
   /** Uniforms: blocks, rows per block, width, rowsPerChunk, rowChunks, tx, groupMul, colDiv. */
   u32: number[];
   workgroups: [number, number, number];
@@ -158,23 +164,25 @@ export interface MergePass {
 }
 
 /** grad_serial.wgsl's entry points. */
-export type GradSerialEntry = 'main_spans' | 'main_spans_vec4' | 'main_rows' | 'main_rows_vec4';
+export type GradSerialEntry = 'main_spans' | 'main_spans_vec4' | 'main_lanes' | 'main_rows' | 'main_rows_vec4';
 
-/** grad_serial.wgsl: the group sums, table and dx of every group in one dispatch. */
+/** grad_serial.wgsl: the group sums, table, dx and parameter sums of every group in one dispatch. */
 export interface FusedPass {
   entry: GradSerialEntry;
-  /** Uniforms: o, p, q, s, paramQ, paramS, blockRows. */
+  /** Uniforms: o, p, q, s, paramQ, paramS, blockRows, rowBlock. */
   u32: number[];
   workgroups: [number, number, number];
-  /** Workgroup size: enough workgroups for every core even with few groups. */
+  /** Workgroup size: enough workgroups for every core even with few invocations. */
   wg: number;
-  /** It writes main_spans' [O, 1, C] cells for the parameter merge. */
-  cells: boolean;
+  /** It writes dweight and dbias itself (main_spans, main_lanes). */
+  direct: boolean;
+  /** The vec4 cells it writes for merge_grad's main_params (0: none). */
+  cells: number;
   why: string;
 }
 
 export interface GradPlan {
-  /** Software adapters: the fused kernel, which replaces groupCells, groups and apply. */
+  /** Software adapters: the fused kernel, which replaces groupCells, groups, paramCells and apply. */
   fused: FusedPass | null;
   /** Stage 1 for the group sums (null: BatchNorm eval needs none for dx). */
   groupCells: RowsPass | ColumnsPass | null;
@@ -200,42 +208,59 @@ function rowsPass(rows: number, width: number, l: NormSpec['rows'], cellC: numbe
 }
 
 function columnsPass(
-  blocks: number, rows: number, width: number, groupMul: number, colDiv: number, rowStats: boolean, maxDim: number, serial = false,
+  blocks: number, rows: number, width: number, groupMul: number, colDiv: number, rowStats: boolean, maxDim: number,
 ): ColumnsPass {
-  // Serial: one invocation per cell (four cells with vec4 loads, row statistics only), enough
-  // invocations for every core, at most SERIAL_CHUNK_ROWS rows each.
-  const vec4 = serial && rowStats && width % 4 === 0;
-  const lanesPerRow = vec4 ? width / 4 : width;
-  const tx = serial ? SERIAL_WG : Math.min(64, 2 ** Math.ceil(Math.log2(width)));
-  const rowChunks = serial
-    ? Math.min(Math.max(ceilDiv(SOFTWARE_LANES, lanesPerRow * blocks), ceilDiv(rows, SERIAL_CHUNK_ROWS)), rows)
-    : Math.min(ceilDiv(rows, (GRAD_WG / tx) * PER_LANE), MAX_ROW_CHUNKS);
+  const tx = Math.min(64, 2 ** Math.ceil(Math.log2(width)));
+  const rowChunks = Math.min(ceilDiv(rows, (GRAD_WG / tx) * PER_LANE), MAX_ROW_CHUNKS);
   const rowsPerChunk = ceilDiv(rows, rowChunks);
   const chunks = ceilDiv(rows, rowsPerChunk);
   // Tiles, row chunks and blocks fold into one linear workgroup index over grid x and y.
-  const total = ceilDiv(lanesPerRow, tx) * chunks * blocks;
+  const total = ceilDiv(width, tx) * chunks * blocks;
   check(total <= maxDim * maxDim, 'TENSOR_TOO_LARGE', `a backward over ${blocks} blocks of [${rows}, ${width}] exceeds the dispatch limits`);
   return {
-    entry: vec4 ? 'main_columns_serial4' : serial ? 'main_columns_serial' : 'main_columns', u32: [blocks, rows, width, rowsPerChunk, chunks, tx, groupMul, colDiv],
+    entry: 'main_columns', u32: [blocks, rows, width, rowsPerChunk, chunks, tx, groupMul, colDiv],
     workgroups: linearGrid(total, 1, maxDim), cells: blocks * chunks * width, rowStats,
   };
 }
 
-/** grad_serial.wgsl for `spec`: its vec4 entry where runs and parameters are vec4-aligned. */
+/**
+ * grad_serial.wgsl for `spec`: main_rows for LayerNorm/RMSNorm (blocks of rows when parameter
+ * sums are wanted), main_lanes for vec4-aligned channels-last pixels, main_spans otherwise
+ * (vec4 where spans are); DIRECT where every block fits one invocation's loop.
+ */
 function fusedPass(spec: GradSpec, maxDim: number): FusedPass {
   const n = spec.norm;
   const v = n.view;
-  const groups = groupCount(v);
-  const rows = n.rows.kind === 'features';
-  const vec4 = rows ? v.s % 4 === 0 && (v.q === 1 || n.paramQ % 4 === 0) : n.paramS % 4 === 0;
-  // Workgroups of 64 unless that leaves fewer than four (BatchNorm's few channels).
-  const wg = Math.max(4, Math.min(SERIAL_WG, 2 ** Math.floor(Math.log2(Math.max(1, groups / 4)))));
-  const cells = !rows && (spec.outputs.weight || spec.outputs.bias);
+  const wantParams = spec.outputs.weight || spec.outputs.bias;
+  // Workgroups of 64 unless that leaves fewer than four.
+  const wgFor = (invocations: number) => Math.max(4, Math.min(SERIAL_WG, 2 ** Math.floor(Math.log2(Math.max(1, invocations / 4)))));
+  const u32 = (blockRows: number, rowBlock: number) => [v.o, v.p, v.q, v.s, n.paramQ, n.paramS, blockRows, rowBlock];
+  if (n.rows.kind === 'features') {
+    // [rows, 1, 1, width]: blocks of rows, so that the column cells are few (long serial
+    // invocations in small workgroups also measured faster on SwiftShader than one row each).
+    const vec4 = v.s % 4 === 0;
+    const rowBlock = Math.min(MAX_ROW_BLOCK, Math.max(1, Math.floor(v.o / SERIAL_MIN_INVOCATIONS)));
+    const blocks = ceilDiv(v.o, rowBlock);
+    const wg = wgFor(blocks);
+    return {
+      entry: vec4 ? 'main_rows_vec4' : 'main_rows', u32: u32(1, rowBlock), workgroups: linearGrid(blocks, wg, maxDim), wg,
+      direct: false, cells: wantParams ? blocks * v.s : 0,
+      why: `software adapter: ${blocks} serial invocations of ${rowBlock} row(s), two passes, no barriers${vec4 ? ', vec4 loads' : ''}`,
+    };
+  }
+  // Channels-last pixels whose groups tile vec4s (S dividing 4, or a multiple of 4).
+  const lanes = n.paramS === 1 && (v.q * v.s) % 4 === 0 && (4 % v.s === 0 || v.s % 4 === 0);
+  const vec4 = !lanes && n.paramS % 4 === 0;
+  const units = lanes ? v.q * v.s / Math.max(4, v.s) : v.q;
+  const direct = wantParams && (v.o === 1 || (v.o <= MAX_DIRECT_BLOCKS && units >= SERIAL_MIN_INVOCATIONS));
+  const invocations = direct ? units : units * v.o;
+  const wg = wgFor(invocations);
   return {
-    entry: `main_${rows ? 'rows' : 'spans'}${vec4 ? '_vec4' : ''}`,
-    u32: [v.o, v.p, v.q, v.s, n.paramQ, n.paramS, Math.max(1, Math.floor(SERIAL_BLOCK / n.paramS))],
-    workgroups: linearGrid(groups, wg, maxDim), wg, cells,
-    why: `software adapter: one invocation per group (${groups}), two passes, no barriers${vec4 ? ', vec4 loads' : ''}`,
+    entry: lanes ? 'main_lanes' : vec4 ? 'main_spans_vec4' : 'main_spans',
+    u32: u32(lanes ? SERIAL_BLOCK : Math.max(1, Math.floor(SERIAL_BLOCK / n.paramS)), 1),
+    workgroups: linearGrid(invocations, wg, maxDim), wg, direct, cells: wantParams && !direct ? v.o * spec.params : 0,
+    why: `software adapter: ${invocations} serial invocations, two passes, no barriers${lanes || vec4 ? ', vec4 loads' : ''}`
+      + `${direct ? ', dweight and dbias written directly' : ''}`,
   };
 }
 
@@ -258,12 +283,9 @@ export function planGrad(spec: GradSpec, a: Pick<AdapterTraits, 'maxWorkgroupsPe
 
   if (a.prefer === 'serial' || (a.prefer === 'auto' && a.software)) {
     const fused = fusedPass(spec, maxDim);
-    if (!wantParams) return { fused, groupCells: null, groups: null, paramCells: null, params: null, apply: null };
-    if (l.kind === 'features') {
-      const paramCells = columnsPass(1, rows, l.width, 0, 1, true, maxDim, true);
-      return { fused, groupCells: null, groups: null, paramCells, params: merge([1, 1, paramCells.u32[4], C, 1, groupSize(v)], C), apply: null };
-    }
-    return { fused, groupCells: null, groups: null, paramCells: null, params: merge([v.o, v.q, 1, C, C / v.q, groupSize(v)], C), apply: null };
+    // The cells are [blocks, 1, C] with Σ dy * x̂ (merge_grad's SCALED).
+    const params = fused.cells ? merge([fused.cells / C, 1, 1, C, 1, groupSize(v)], C) : null;
+    return { fused, groupCells: null, groups: null, paramCells: null, params, apply: null };
   }
 
   let groupCells: RowsPass | ColumnsPass | null = null;
@@ -353,11 +375,12 @@ export function gradStages(spec: GradSpec, plan: GradPlan): GradStage[] {
   const out: GradStage[] = [];
   if (plan.fused) {
     const f = plan.fused;
-    const cells = f.cells ? spec.norm.view.o * spec.params * CELL : 0;
-    // Sums, then dx (reading x and dy again); with MODE running only dx (and the cells' pass).
-    const passes = (spec.norm.mode === 'running' && !f.cells ? 0 : 1) + (o.input ? 1 : 0);
+    // Sums (none with MODE running), then dx and the parameter sums, reading x and dy again;
+    // main_rows writes and reads back its rows' tables.
+    const passes = (spec.norm.mode === 'running' ? 0 : 1) + (o.input || params ? 1 : 0);
+    const table = f.entry.startsWith('main_rows') ? p.table : 0;
     out.push({ stage: 'gradSerial', variant: f.entry.replace('main_', ''), workgroups: f.workgroups, why: f.why,
-      ...traffic(passes * 2 * p.x + p.saved + weight, p.table + cells + dx, passes) });
+      ...traffic(passes * 2 * p.x + p.saved + weight + table, table + f.cells * CELL + dx + (f.direct ? params : 0), passes) });
   }
   if (plan.groupCells) {
     const c = plan.groupCells;
@@ -372,8 +395,8 @@ export function gradStages(spec: GradSpec, plan: GradPlan): GradStage[] {
     out.push({ stage: 'reduceGrad', variant: `${c.entry.replace('main_', '')}-params`, workgroups: c.workgroups, ...traffic(2 * p.x + p.table, c.cells * CELL, 1) });
   }
   if (plan.params) {
-    const cells = plan.paramCells ? plan.paramCells.cells * CELL : plan.groupCells ? plan.groupCells.cells * CELL : spec.norm.view.o * spec.params * CELL;
-    out.push({ stage: 'mergeGrad', variant: 'params', workgroups: plan.params.workgroups, ...traffic(cells + p.table, params, 0) });
+    const cells = (plan.paramCells ?? plan.groupCells)?.cells ?? plan.fused!.cells;
+    out.push({ stage: 'mergeGrad', variant: 'params', workgroups: plan.params.workgroups, ...traffic(cells * CELL + (plan.fused ? 0 : p.table), params, 0) });
   }
   if (plan.apply) {
     out.push({ stage: 'applyGrad', variant: 'scalar', workgroups: plan.apply.workgroups, ...traffic(2 * p.x + p.table + weight, dx, 1) });
