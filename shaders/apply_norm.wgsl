@@ -18,7 +18,11 @@
 // of two up to WG) is picked by the planner to match the row length and travels in the
 // uniforms, so row lengths never make new pipelines. When width % 4 == 0 one of the
 // three `main_vec4_*` entry points moves four floats per access, one per row kind; `main` is
-// the scalar fallback for every kind.
+// the scalar fallback for every kind. On CPU-backed adapters channels-first rows take
+// `main_vec4_runs` instead: each invocation owns a contiguous run of `run` vec4s of one plane,
+// so the row's divisions and affine gathers are paid once per run rather than once per ~3
+// vec4s (there every lane's vec4 access is a gather anyway, so neighbouring lanes gain nothing
+// from neighbouring addresses; a GPU keeps the coalesced `main_vec4_planes`).
 //
 // Element types and the activation come from epilogue.wgsl (linked first): `main` reads float16
 // inputs (X_HALF) and writes float32; `main_pairs` writes float16 outputs (Y_HALF), one
@@ -47,6 +51,8 @@ struct Params {
   plane: u32,
   // Invocations along a row.
   tw: u32,
+  // vec4s per invocation (main_vec4_runs).
+  run: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -153,6 +159,23 @@ fn main_vec4_planes(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
     for (var c = lid % tw; c < perRow; c += tw) {
       y4[base + c] = activate4(((x4[base + c] * f.k - f.shift) - f.mean) * f.a + f.b);
     }
+  }
+}
+
+// Channels-first rows on CPU-backed adapters: invocation t takes run j = t % runs of row
+// r = t / runs, `run` contiguous vec4s (the last run of a row may be shorter).
+@compute @workgroup_size(WG)
+fn main_vec4_runs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let perRow = params.width / 4u;
+  let runs = (perRow + params.run - 1u) / params.run;
+  let r = t / runs;
+  if (r >= params.count / params.width) { return; }
+  let f = affineOf(((r / params.groupDiv) % params.groupMod) * params.groupMul, (r / params.paramDiv) % params.paramMod);
+  let start = r * perRow + (t - r * runs) * params.run;
+  let end = min(start + params.run, (r + 1u) * perRow);
+  for (var i = start; i < end; i++) {
+    y4[i] = activate4(((x4[i] * f.k - f.shift) - f.mean) * f.a + f.b);
   }
 }
 

@@ -24,6 +24,12 @@
 // neither SKIP_NAN nor RANGES): one vec4 load per four samples (a CPU adapter turns each
 // lane's load into a gather, so this quarters them) summed in blocks (welford.wgsl's
 // `quadBlock`: no division per sample); its rescue pass reruns the same loop in the rescue unit.
+// `main_vec4_columns` is the column walk of channels-last views (S = 1, every column a group)
+// for float32 rows of 4k floats: invocation t takes four neighbouring columns as one vec4 per
+// row, each component its own group (a quarter of the gathers of `main`), summed in blocks of
+// BLOCK rows (`quadBlock` of one component). Where a component's plain statistics fail, the
+// loop runs again with that component in its rescue unit; only the components still pending
+// are written.
 
 override WG: u32 = 64;
 
@@ -140,5 +146,65 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
       return;
     }
     unit = next;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn main_vec4_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  let q4 = params.q / 4u;
+  let quads = params.o * q4;
+  if (t >= quads * params.chunks) { return; }
+  let g4 = t % quads;
+  let c = t / quads;
+  let base4 = (g4 / q4) * params.p * q4 + (g4 % q4);
+  // Group of component 0: o * Q + the quad's first column.
+  let g0 = (g4 / q4) * params.q + (g4 % q4) * 4u;
+  let first = x4[base4];
+  let shift = vec4<f32>(groupShift(first.x), groupShift(first.y), groupShift(first.z), groupShift(first.w));
+
+  let start = c * params.chunkLen;
+  let end = min(start + params.chunkLen, params.p);
+  var unit = vec4<f32>(1.0);
+  var pending = vec4<bool>(true);
+  loop {
+    let sh = shift * unit;
+    var acc = array<Blocked, 4>(NO_SAMPLES, NO_SAMPLES, NO_SAMPLES, NO_SAMPLES);
+    var centre = vec4<f32>(0.0);
+    var j = start;
+    var i = base4 + start * q4;
+    loop {
+      if (j >= end) { break; }
+      let stop = min(j + u32(BLOCK), end);
+      let n = f32(stop - j);
+      var sums = vec4<f32>(0.0);
+      var squares = vec4<f32>(0.0);
+      for (; j < stop; j++) {
+        var d = x4[i] * unit;
+        if (!SQUARE) { d = (d - sh) - centre; }
+        sums += d;
+        squares += d * d;
+        i += q4;
+      }
+      for (var k = 0u; k < 4u; k++) {
+        let block = quadBlock(vec4<f32>(sums[k], 0.0, 0.0, 0.0), vec4<f32>(squares[k], 0.0, 0.0, 0.0), n, centre[k]);
+        acc[k] = carryBlock(acc[k], block);
+        centre[k] = nextCentre(block);
+      }
+    }
+    var again = false;
+    for (var k = 0u; k < 4u; k++) {
+      if (!pending[k]) { continue; }
+      let total = blockedTotal(acc[k]);
+      let next = rescueUnit(total, shift[k]);
+      if (unit[k] != 1.0 || next == 1.0) {
+        partials[(g0 + k) * params.chunks + c] = partialOf(Stats(total, sh[k], unit[k]));
+        pending[k] = false;
+      } else {
+        unit[k] = next;
+        again = true;
+      }
+    }
+    if (!again) { return; }
   }
 }

@@ -350,6 +350,66 @@ describe('a few large groups (LayerNorm / RMSNorm over [C, H, W])', () => {
     });
 });
 
+describe('software-adapter vec4 variants: four columns at a time, runs', () => {
+  // On software adapters channels-last BatchNorm training, InstanceNorm and GroupNorm with
+  // C % 4 == 0 reduce with reduce_stats_serial's main_vec4_columns (each vec4 component its own
+  // group, with its own rescue); channels-first BatchNorm inference applies with apply_norm's
+  // main_vec4_runs, LayerNorm/RMSNorm over a few long groups with main_vec4 block sums and the
+  // staged path. All match the float64 CPU backend on every distribution, on squares that
+  // overflow float32 (rescued) and with non-finite samples.
+  const cases = [
+    { op: 'batchNorm', layout: 'channels-last', shape: [2, 9, 7, 12], options: { training: true }, want: 'reduceStats:serial+vec4-columns' },
+    // 4096 rows per channel: several chunks per column, each of several blocks.
+    { op: 'batchNorm', layout: 'channels-last', shape: [4, 32, 32, 8], options: { training: true }, want: 'reduceStats:serial+vec4-columns' },
+    { op: 'instanceNorm', layout: 'channels-last', shape: [3, 5, 11, 8], options: {}, want: 'reduceStats:serial+vec4-columns' },
+    { op: 'groupNorm', layout: 'channels-last', shape: [2, 6, 6, 16], options: { numGroups: 8 }, want: 'reduceStats:serial+vec4-columns' },
+    { op: 'batchNorm', layout: 'channels-first', shape: [3, 5, 6, 10], options: { training: false }, want: 'applyNorm:vec4-runs' },
+    { op: 'layerNorm', layout: 'channels-first', shape: [3, 8, 24, 24], options: { normalizedShape: [8, 24, 24] }, want: 'reduceStats:serial+vec4' },
+    { op: 'rmsNorm', layout: 'channels-first', shape: [5, 4, 32, 32], options: { normalizedShape: [4, 32, 32] }, want: 'reduceStats:serial+vec4' },
+  ] as const;
+  const dists = [...DISTRIBUTIONS, 'huge'] as const;
+  // The planner's own choice (kernels 'auto'): `serial` would fuse the channels-last ops.
+  let auto: Engine;
+  beforeAll(async () => { auto = await makeGpuEngine(); });
+  afterAll(() => auto?.dispose());
+  test.each(cases.flatMap((c) => dists.map((dist) => [c.op, c.layout, dist, c] as const)))('%s %s, %s', async (_op, _layout, dist, c) => {
+    const n = sizeOf(c.shape);
+    // huge: deviations near 1e30, whose squares overflow float32.
+    const data = dist === 'huge' ? generate('normal', n, 83).map((v) => v * 1e30) : generate(dist, n, 83);
+    if (dist === 'mixed') {
+      data[7] = Infinity;
+      data[n - 2] = NaN;
+    }
+    // Affine operands: per channel, or per normalized element (LayerNorm/RMSNorm).
+    const paramShape = 'normalizedShape' in c.options ? [...c.options.normalizedShape]
+      : [c.layout === 'channels-last' ? c.shape[3] : c.shape[1]];
+    const params = sizeOf(paramShape);
+    const host: Record<string, Float32Array> = { weight: generate('normal', params, 7), bias: generate('offset', params, 8) };
+    if (c.op === 'rmsNorm') delete host.bias;
+    if (c.op === 'batchNorm' && !c.options.training) {
+      host.runningMean = generate('offset', params, 5);
+      host.runningVar = generate('pixels', params, 6).map((v) => v + 0.5);
+    }
+    const run = async (engine: Engine) => {
+      const x = engine.tensor(data, [...c.shape], { layout: c.layout });
+      const extra = Object.fromEntries(Object.entries(host).map(([k, v]) => [k, engine.tensor(v, paramShape)]));
+      const options = { ...c.options, ...extra };
+      const kernels = engine.explain(c.op, x, options).kernels.map((k) => `${k.stage}:${k.variant}`);
+      const y = (engine[c.op] as (x: Tensor, o: object) => Tensor)(x, options);
+      const out = await y.read();
+      dispose(x, y, ...Object.values(extra));
+      return { out, kernels };
+    };
+    const actual = await withValidation(auto, () => run(auto));
+    const expected = (await run(cpu)).out;
+    const same = (a: number, e: number) => Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e));
+    expect(expected.filter((e, i) => !Number.isFinite(e) && !same(actual.out[i], e)).length, 'non-finite outputs differ').toBe(0);
+    const finite = (a: Float32Array) => a.map((v, i) => (Number.isFinite(expected[i]) ? v : 0));
+    expectClose(finite(actual.out), finite(expected), `${c.op} ${c.layout} ${dist}`);
+    if (auto.adapterInfo?.software) expect(actual.kernels, actual.kernels.join(' ')).toContain(c.want);
+  });
+});
+
 describe('explain', () => {
   const cases: { op: OpName; shape: number[]; layout: Layout; options: object; view: object }[] = [
     { op: 'batchNorm', shape: [2, 3, 4, 5], layout: 'channels-first', options: { training: true }, view: { o: 1, p: 2, q: 3, s: 20 } },

@@ -362,14 +362,15 @@ export class WebGpuBackend implements Backend {
     if (elementwise && spec.residual) out.push({ stage: 'addResidual', variant: `sum-${spec.dtype}`, workgroups: elementwise.workgroups });
     if (plan.reduce) {
       const merge = this.traits.subgroups ? 'subgroup' : 'workgroup-memory';
-      const variant = plan.reduce.variant === 'rows' ? `rows+${merge}` : plan.reduce.vec4 ? 'serial+vec4' : plan.reduce.variant;
+      const variant = plan.reduce.variant === 'rows' ? `rows+${merge}` : plan.reduce.entry === 'main_vec4' ? 'serial+vec4'
+        : plan.reduce.entry === 'main_vec4_columns' ? 'serial+vec4-columns' : plan.reduce.variant;
       out.push({ stage: 'reduceStats', variant, workgroups: plan.reduce.workgroups, why: plan.reduce.why });
     }
     if (plan.finalize) out.push({ stage: 'finalizeStats', variant: spec.mode, workgroups: plan.finalize.workgroups });
     if (elementwise && !spec.residual) out.push({ stage: 'addResidual', variant: 'cast-float16', workgroups: elementwise.workgroups });
     if (plan.apply) {
       if (plan.apply.vec4 && spec.rows.kind === 'pixels') out.push({ stage: 'foldAffine', variant: 'planes', workgroups: [] });
-      const variant = plan.apply.pairs ? 'pairs-float16' : plan.apply.vec4 ? `vec4-${spec.rows.kind}` : 'scalar';
+      const variant = plan.apply.pairs ? 'pairs-float16' : plan.apply.run ? 'vec4-runs' : plan.apply.vec4 ? `vec4-${spec.rows.kind}` : 'scalar';
       out.push({ stage: 'applyNorm', variant, workgroups: plan.apply.workgroups });
     }
     return out.map((k) => ({ ...k, ...traffic[k.stage] }));
@@ -561,7 +562,7 @@ export class WebGpuBackend implements Backend {
           [rec.uniform('fold-params', [entries, l.width, v.q]), stats, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, table],
           linearGrid(entries, SERIAL_WG, this.traits.maxWorkgroupsPerDim));
       }
-      const entry = plan.apply.pairs ? 'main_pairs' : plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
+      const entry = plan.apply.pairs ? 'main_pairs' : plan.apply.run ? 'main_vec4_runs' : plan.apply.vec4 ? `main_vec4_${l.kind}` : 'main';
       rec.dispatch(kernels.applyNorm(entry), {
         WG: APPLY_WG, ...epilogue,
         // Folded planes already hold weight and bias.
@@ -571,7 +572,7 @@ export class WebGpuBackend implements Backend {
         [
           rec.uniform('apply-params', [
             elementCount(v), l.width, l.groupDiv, l.groupMod, l.groupMul, l.columnGroupDiv, l.paramDiv, l.paramMod, plane,
-            plan.apply.tw,
+            plan.apply.tw, plan.apply.run,
           ]),
           table, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, xBuf, io.y,
         ],

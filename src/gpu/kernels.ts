@@ -44,8 +44,8 @@ export const kernels = {
   reduceStatsColumns: {
     name: 'reduce_stats_columns', sources: [welford, epilogue, rescueChunk, reduceStatsColumns], entryPoint: 'main', bindings: reduceRangeBindings,
   } as KernelDef,
-  /** Entry `main` (scalar, any dtype and override) or `main_vec4` (float32 runs of 4k). */
-  reduceStatsSerial: (entryPoint: 'main' | 'main_vec4'): KernelDef => ({
+  /** Entry `main` (scalar, any dtype and override), `main_vec4` (float32 runs of 4k) or `main_vec4_columns` (float32 rows of 4k, S = 1). */
+  reduceStatsSerial: (entryPoint: 'main' | 'main_vec4' | 'main_vec4_columns'): KernelDef => ({
     name: 'reduce_stats_serial', sources: [welford, epilogue, rescueChunk, reduceStatsSerial], entryPoint, bindings: reduceRangeBindings,
   }),
   finalizeStats: {
@@ -67,7 +67,7 @@ export const kernels = {
     name: 'fold_affine', sources: [foldAffine], entryPoint: 'main',
     bindings: ['uniform', 'read', 'read', 'read', 'write'],
   } as KernelDef,
-  /** Entry `main` (scalar, any row kind), `main_pairs` (float16 output) or `main_vec4_planes|features|pixels`. */
+  /** Entry `main` (scalar, any row kind), `main_pairs` (float16 output) or `main_vec4_planes|runs|features|pixels`. */
   applyNorm: (entryPoint: string): KernelDef => ({
     name: 'apply_norm', sources: [epilogue, applyNorm], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'read', 'write'],

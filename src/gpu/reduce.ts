@@ -17,7 +17,7 @@ export function recordReduce(
 ): void {
   const view = [r.view.o, r.view.p, r.view.q, r.view.s];
   if (r.variant === 'serial') {
-    rec.dispatch(kernels.reduceStatsSerial(r.vec4 ? 'main_vec4' : 'main'), { WG: SERIAL_WG, ...overrides },
+    rec.dispatch(kernels.reduceStatsSerial(r.entry), { WG: SERIAL_WG, ...overrides },
       [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), x, partials, ranges], r.workgroups);
   } else if (r.variant === 'columns') {
     rec.dispatch(kernels.reduceStatsColumns, { WG: REDUCE_WG, ...overrides },

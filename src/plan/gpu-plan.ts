@@ -19,8 +19,11 @@ export type ReduceVariant = 'rows' | 'columns' | 'serial';
 
 export interface ReducePlan {
   variant: ReduceVariant;
-  /** Serial variant over float32 runs of 4k floats: reduce_stats_serial's `main_vec4`. */
-  vec4: boolean;
+  /**
+   * Serial variant's entry in reduce_stats_serial.wgsl: `main_vec4` over float32 runs of 4k
+   * floats, `main_vec4_columns` over float32 columns four at a time (rows of 4k floats).
+   */
+  entry: 'main' | 'main_vec4' | 'main_vec4_columns';
   /** The view the stage-1 kernel walks: the statistics view, or its columns as groups. */
   view: GroupView;
   workgroups: [number, number, number];
@@ -45,8 +48,11 @@ export interface GpuPlan {
   fused: { kernel: 'serial' | 'rows'; entry: string; workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
-  /** `pairs`: apply_norm's main_pairs, one invocation per word of two float16 outputs. */
-  apply: { vec4: boolean; pairs: boolean; tw: number; workgroups: [number, number, number] } | null;
+  /**
+   * `pairs`: apply_norm's main_pairs, one invocation per word of two float16 outputs. `run`:
+   * vec4s per invocation of main_vec4_runs (channels-first vec4 rows on software adapters), else 0.
+   */
+  apply: { vec4: boolean; pairs: boolean; tw: number; run: number; workgroups: [number, number, number] } | null;
   /**
    * add_residual.wgsl before the staged stages: the sum x + residual (spec.residual), which they
    * then read instead of x; or, for `moments` with float16 outputs, after them, to round the
@@ -72,6 +78,10 @@ const TARGET_WORKGROUPS = 4096;
 const MIN_PER_INVOCATION = 8;
 /** vec4 (or scalar) accesses per apply invocation: amortizes per-row index math. */
 const APPLY_PER_INVOCATION = 8;
+/** Most vec4s one invocation of apply_norm's main_vec4_runs takes from a plane. */
+const APPLY_RUN = 16;
+/** Rows per main_vec4_pixels invocation on software adapters. */
+const APPLY_PIXEL_ROWS = 64;
 /** Serial invocations that keep a CPU-backed adapter's cores and SIMD lanes busy. */
 const SOFTWARE_LANES = 256;
 /** Fewer groups than this, each at least FEW_GROUPS_MIN_SIZE, take the staged path on software adapters. */
@@ -100,13 +110,16 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
     // neighbouring lanes read neighbouring floats; finalize merges the S x chunks partials.
     const walked = columns ? { o: v.o, p: v.p, q: v.q * v.s, s: 1 } : v;
     const rows = groupSize(walked);
-    // main_vec4 walks whole vec4s: runs and chunks of 4k floats.
+    // main_vec4 walks whole vec4s: runs and chunks of 4k floats; main_vec4_columns rows of 4k.
     const vec4 = float32Runs && walked.s % 4 === 0;
+    const columns4 = float32Runs && columns && walked.q % 4 === 0;
     const chunkLen = vec4 ? 4 * ceilDiv(rows / 4, chunks) : ceilDiv(rows, chunks);
     const n = ceilDiv(rows, chunkLen);
     const perGroup = columns ? v.s * n : n;
+    const lanes = columns4 ? groupCount(walked) / 4 : groupCount(walked);
     return {
-      variant: 'serial', vec4, view: walked, workgroups: linearGrid(groupCount(walked) * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
+      variant: 'serial', entry: vec4 ? 'main_vec4' : columns4 ? 'main_vec4_columns' : 'main',
+      view: walked, workgroups: linearGrid(lanes * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
       chunkLen, chunks: n, r1: 1, r2: perGroup, partials: groups * perGroup, why,
     };
   };
@@ -115,7 +128,8 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
     // Enough lanes for every core, each with a long run of elements; short runs
     // (channels-last) are walked column by column.
     const columns = v.s < 4 && v.p > 1;
-    const lanes = columns ? groups * v.s : groups;
+    // Columns walked four at a time (main_vec4_columns) make a quarter of the lanes.
+    const lanes = columns ? (float32Runs && (v.q * v.s) % 4 === 0 ? groups * v.s / 4 : groups * v.s) : groups;
     const chunks = Math.max(1, Math.min(Math.ceil(SOFTWARE_LANES / lanes), Math.floor(m / 1024)));
     return serial(chunks, `software adapter: ${chunks} serial invocation(s) per ${columns ? 'column' : 'group'}, no barriers`, columns);
   }
@@ -136,7 +150,7 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
     const chunkLen = ceilDiv(v.p, rowChunks);
     const chunks = ceilDiv(v.p, chunkLen);
     return {
-      variant: 'columns', vec4: false, view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
+      variant: 'columns', entry: 'main', view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
       r1: chunks, r2: v.s, partials: v.o * chunks * width,
       why: `short runs (S=${v.s}): coalesced reads along rows, ${tx}x${ty} tiles`,
     };
@@ -148,7 +162,7 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
   const chunks = ceilDiv(m, chunkLen);
   const gy = Math.min(groups, maxDim);
   return {
-    variant: 'rows', vec4: false, view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
+    variant: 'rows', entry: 'main', view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
     r1: 1, r2: chunks, partials: groups * chunks,
     why: `long runs (S=${v.s}): ${chunks} workgroup(s) per group of ${m}`,
   };
@@ -181,7 +195,10 @@ function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
   // Runs shorter than a vec4 (channels-last) make every lane gather, and fewer groups than
   // lanes leave most of them idle; the staged path, whose statistics split groups, is faster.
   const fewGroups = groups < FEW_GROUPS && groupSize(spec.view) >= FEW_GROUPS_MIN_SIZE;
-  if (serialFits && (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4 && !fewGroups))) {
+  // float32 channels-last rows of 4k: the staged vec4 stages (four columns per lane, then
+  // main_vec4_pixels) beat one invocation per group walking runs of S.
+  const pixels4 = !half && spec.rows.kind === 'pixels' && spec.rows.width % 4 === 0;
+  if (serialFits && (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4 && !fewGroups && !pixels4))) {
     return {
       kernel: 'serial', entry: entry ? `main_vec4_${entry}` : 'main', workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
       why: 'software adapter: one invocation per group, two passes, no barriers',
@@ -214,18 +231,27 @@ export function planGpu(spec: NormSpec, a: AdapterTraits): GpuPlan {
   // enough rows per invocation for about APPLY_PER_INVOCATION accesses each.
   const columns = vec4 ? width / 4 : width;
   const tw = Math.min(APPLY_WG, 2 ** Math.max(0, Math.round(Math.log2(columns))));
-  const rowsPerGroup = (APPLY_WG / tw) * Math.max(1, Math.round(APPLY_PER_INVOCATION / ceilDiv(columns, tw)));
+  const softwareShaped = a.prefer === 'serial' || (a.prefer === 'auto' && a.software);
+  // main_vec4_pixels loads five plane vec4s per column before its rows: software adapters,
+  // where each is a gather, amortize them over more rows.
+  const perInvocation = softwareShaped && vec4 && spec.rows.kind === 'pixels' ? APPLY_PIXEL_ROWS : APPLY_PER_INVOCATION;
+  const rowsPerGroup = (APPLY_WG / tw) * Math.max(1, Math.round(perInvocation / ceilDiv(columns, tw)));
+  // Software adapters: channels-first planes in runs of up to APPLY_RUN vec4s, split evenly.
+  const runs = vec4 && spec.rows.kind === 'planes' && softwareShaped ? ceilDiv(columns, APPLY_RUN) : 0;
+  const run = runs ? ceilDiv(columns, runs) : 0;
+  const rows = count / width;
   return {
     fused: null,
     reduce: spec.mode === 'running' ? null : chooseReduce(spec.view, a, spec.dtype === 'float32'),
     finalize: { workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim) },
     apply: spec.mode === 'moments' ? null : {
-      vec4, pairs, tw,
+      vec4, pairs, tw, run,
       // Channels-last vec4 rows are dispatched per sample (grid y): see main_vec4_pixels.
       workgroups: pairs ? linearGrid(ceilDiv(count, 2), APPLY_WG, a.maxWorkgroupsPerDim)
+        : run ? linearGrid(rows * runs, APPLY_WG, a.maxWorkgroupsPerDim)
         : vec4 && spec.rows.kind === 'pixels'
-          ? [Math.min(ceilDiv(count / width / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
-          : [Math.min(ceilDiv(count / width, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
+          ? [Math.min(ceilDiv(rows / spec.rows.groupMod, rowsPerGroup), a.maxWorkgroupsPerDim), spec.rows.groupMod, 1]
+          : [Math.min(ceilDiv(rows, rowsPerGroup), a.maxWorkgroupsPerDim), 1, 1],
     },
     elementwise: spec.residual ? { workgroups: linearGrid(spec.dtype === 'float16' ? ceilDiv(count, 2) : count, APPLY_WG, a.maxWorkgroupsPerDim) }
       : spec.mode === 'moments' && spec.outputDtype === 'float16'
