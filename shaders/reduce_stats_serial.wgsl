@@ -178,11 +178,18 @@ fn main_vec4_columns(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
       let stop = min(j + u32(BLOCK), end);
       let n = f32(stop - j);
       var sums = vec4<f32>(0.0);
+      // Compensation of the sums (Kahan): a first block centred on one sample far from the
+      // column's mean would otherwise lose the mean to the rounding of 64 additions.
+      var carry = vec4<f32>(0.0);
       var squares = vec4<f32>(0.0);
       for (; j < stop; j++) {
         var d = x4[i] * unit;
         if (!SQUARE) { d = (d - sh) - centre; }
-        sums += d;
+        let y = d - carry;
+        let t = sums + y;
+        // Once a sum is infinite (or NaN) it carries on alone, as a plain sum would.
+        carry = select(vec4<f32>(0.0), (t - sums) - y, abs(t) <= vec4<f32>(0x1.fffffep+127f));
+        sums = t;
         squares += d * d;
         i += q4;
       }
