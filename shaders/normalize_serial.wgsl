@@ -183,46 +183,14 @@ fn groupStats(base: u32, shift: f32) -> Stats {
   }
 }
 
-// The same for the vec4 entries; `base4` is the group's first vec4. Samples are summed in
-// blocks of QUAD_BLOCK vec4s (welford.wgsl's `quadBlock`), without a division per sample.
+// The same for the vec4 entries; `base4` is the group's first vec4 (quad_stats.wgsl).
 fn groupStats4(base4: u32, shift: f32) -> Stats {
-  let qs4 = params.q * params.s / 4u;
   let s4 = params.s / 4u;
-  let total4 = params.p * s4;
-  var unit = 1.0;
-  loop {
-    let sh = shift * unit;
-    var acc = NO_SAMPLES;
-    var centre = 0.0;
-    var j = 0u;
-    var s = 0u;
-    var i = base4;
-    loop {
-      if (j >= total4) { break; }
-      let stop = min(j + QUAD_BLOCK, total4);
-      let n = f32(4u * (stop - j));
-      var sums = vec4<f32>(0.0);
-      var squares = vec4<f32>(0.0);
-      for (; j < stop; j++) {
-        let d = quadDelta(src4(i) * unit, sh, centre);
-        sums += d;
-        squares += d * d;
-        i++;
-        s++;
-        if (s == s4) {
-          s = 0u;
-          i += qs4 - s4;
-        }
-      }
-      let block = quadBlock(sums, squares, n, centre);
-      acc = carryBlock(acc, block);
-      centre = nextCentre(block);
-    }
-    let total = blockedTotal(acc);
-    let next = rescueUnit(total, shift);
-    if (unit != 1.0 || next == 1.0) { return Stats(total, sh, unit); }
-    unit = next;
-  }
+  return quadStats(base4, 0u, params.p * s4, s4, params.q * params.s / 4u, shift);
+}
+
+fn quadAt(i: u32) -> vec4<f32> {
+  return src4(i);
 }
 
 @compute @workgroup_size(WG)

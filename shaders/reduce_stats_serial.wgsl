@@ -107,46 +107,13 @@ fn main_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
   let start = c * params.chunkLen;
   let end = min(start + params.chunkLen, params.p * params.s);
-  // The plain pass runs with unit 1; where it fails, the same loop runs again as the rescue
-  // pass (rescueChunk reads x as words, which this entry may not bind beside x4).
-  var unit = 1.0;
-  loop {
-    let sh = shift * unit;
-    var acc = NO_SAMPLES;
-    var centre = 0.0;
-    let end4 = end / 4u;
-    var j = start / 4u;
-    var s = j % s4;
-    var i = base4 + (j / s4) * qs4 + s;
-    loop {
-      if (j >= end4) { break; }
-      let stop = min(j + QUAD_BLOCK, end4);
-      let n = f32(4u * (stop - j));
-      var sums = vec4<f32>(0.0);
-      var squares = vec4<f32>(0.0);
-      for (; j < stop; j++) {
-        let d = quadDelta(x4[i] * unit, sh, centre);
-        sums += d;
-        squares += d * d;
-        i++;
-        s++;
-        if (s == s4) {
-          s = 0u;
-          i += qs4 - s4;
-        }
-      }
-      let block = quadBlock(sums, squares, n, centre);
-      acc = carryBlock(acc, block);
-      centre = nextCentre(block);
-    }
-    let total = blockedTotal(acc);
-    let next = rescueUnit(total, shift);
-    if (unit != 1.0 || next == 1.0) {
-      partials[g * params.chunks + c] = partialOf(Stats(total, sh, unit));
-      return;
-    }
-    unit = next;
-  }
+  // The rescue pass is quad_stats.wgsl's (rescueChunk reads x as words, which this entry may
+  // not bind beside x4).
+  partials[g * params.chunks + c] = partialOf(quadStats(base4, start / 4u, end / 4u, s4, qs4, shift));
+}
+
+fn quadAt(i: u32) -> vec4<f32> {
+  return x4[i];
 }
 
 @compute @workgroup_size(WG)

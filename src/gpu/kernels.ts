@@ -17,6 +17,7 @@ import normalizeSerial from '../../shaders/normalize_serial.wgsl?raw';
 import reduceStats from '../../shaders/reduce_stats.wgsl?raw';
 import reduceStatsColumns from '../../shaders/reduce_stats_columns.wgsl?raw';
 import reduceStatsSerial from '../../shaders/reduce_stats_serial.wgsl?raw';
+import quadStats from '../../shaders/quad_stats.wgsl?raw';
 import rescueChunk from '../../shaders/rescue_chunk.wgsl?raw';
 import welford from '../../shaders/welford.wgsl?raw';
 import savedStats from '../../shaders/saved_stats.wgsl?raw';
@@ -46,7 +47,7 @@ export const kernels = {
   } as KernelDef,
   /** Entry `main` (scalar, any dtype and override), `main_vec4` (float32 runs of 4k) or `main_vec4_columns` (float32 rows of 4k, S = 1). */
   reduceStatsSerial: (entryPoint: 'main' | 'main_vec4' | 'main_vec4_columns'): KernelDef => ({
-    name: 'reduce_stats_serial', sources: [welford, epilogue, rescueChunk, reduceStatsSerial], entryPoint, bindings: reduceRangeBindings,
+    name: 'reduce_stats_serial', sources: [welford, epilogue, rescueChunk, quadStats, reduceStatsSerial], entryPoint, bindings: reduceRangeBindings,
   }),
   finalizeStats: {
     name: 'finalize_stats', sources: [welford, finalizeStats], entryPoint: 'main',
@@ -60,7 +61,7 @@ export const kernels = {
   }),
   /** Entry `main` (scalar), `main_vec4_spans` or `main_vec4_features`. */
   normalizeSerial: (entryPoint: string): KernelDef => ({
-    name: 'normalize_serial', sources: [welford, epilogue, normalizeSerial], entryPoint,
+    name: 'normalize_serial', sources: [welford, epilogue, quadStats, normalizeSerial], entryPoint,
     bindings: ['uniform', 'read', 'read', 'read', 'write', 'write', 'write', 'read', 'write'],
   }),
   foldAffine: {
