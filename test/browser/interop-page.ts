@@ -191,7 +191,8 @@ async function ortPage(build: OrtBuild, owners: Owner[]): Promise<PageReport> {
       const engine = await createEngine({ backend: 'webgpu', device });
       outcomes.push(await ortPipeline(ort, engine, session, owner, engine.device === device, facts));
       await session.release();
-      facts['own device alive after its last session is released'] = !(await lostWithin(device, 300));
+      // ORT's destroy can settle `lost` late on a loaded machine: wait long enough for it.
+      facts['own device alive after its last session is released'] = !(await lostWithin(device, 10_000));
       engine.dispose();
     }
   }
