@@ -6,7 +6,7 @@ import { sameMemory } from '../backend';
 import type { ImageInput } from '../image-input';
 import type { PreprocessKernels, PreprocessSpec } from '../plan/preprocess';
 import { check, NormGpuError } from '../errors';
-import { planGpu, linearGrid, REDUCE_WG, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
+import { planGpu, linearGrid, SERIAL_WG, APPLY_WG, type AdapterTraits, type GpuPlan } from '../plan/gpu-plan';
 import type { NormSpec } from '../plan/spec';
 import { TuningTable, type TunerConfig } from '../plan/tuning';
 import { gpuTraffic, type AffineOperands, type StageTraffic } from '../plan/traffic';
@@ -495,7 +495,7 @@ export class WebGpuBackend implements Backend {
     const residual = spec.residual && io.residual && io.sum ? { RESIDUAL: true, buffers: [io.residual, io.sum] } : null;
     if (plan.fused?.kernel === 'rows' && io.y) {
       rec.dispatch(kernels.normalizeRows(this.traits.subgroups, plan.fused.entry), {
-        WG: REDUCE_WG, ...stat, ...epilogue, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias, RESIDUAL: !!residual,
+        WG: plan.fused.wg, ...stat, ...epilogue, HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias, RESIDUAL: !!residual,
       }, [
         rec.uniform('rows-params', [groupCount(v), v.q, v.s, spec.paramQ, spec.paramS], [spec.eps]),
         xBuf, io.weight ?? this.#unusedRead, io.bias ?? this.#unusedRead, io.y,
@@ -505,7 +505,7 @@ export class WebGpuBackend implements Backend {
     }
     if (plan.fused && io.y) {
       rec.dispatch(kernels.normalizeSerial(plan.fused.entry), {
-        WG: SERIAL_WG, MODE: MODE[spec.mode], ...stat, ...epilogue, UPDATE_RUNNING: spec.updateRunning,
+        WG: plan.fused.wg, MODE: MODE[spec.mode], ...stat, ...epilogue, UPDATE_RUNNING: spec.updateRunning,
         HAS_WEIGHT: !!io.weight, HAS_BIAS: !!io.bias, RESIDUAL: !!residual,
       }, [
         rec.uniform('serial-params', [v.o, v.p, v.q, v.s, spec.paramQ, spec.paramS], [spec.eps, spec.momentum]),

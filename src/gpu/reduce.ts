@@ -2,7 +2,7 @@
  * Records stage 1 of the statistics, the reduce_stats* kernel a ReducePlan names: shared by
  * the normalization path and column statistics, which differ only in overrides.
  */
-import { REDUCE_WG, SERIAL_WG, type ReducePlan } from '../plan/gpu-plan';
+import { type ReducePlan } from '../plan/gpu-plan';
 import { kernels } from './kernels';
 import type { Recorder } from './recorder';
 
@@ -17,13 +17,13 @@ export function recordReduce(
 ): void {
   const view = [r.view.o, r.view.p, r.view.q, r.view.s];
   if (r.variant === 'serial') {
-    rec.dispatch(kernels.reduceStatsSerial(r.entry), { WG: SERIAL_WG, ...overrides },
+    rec.dispatch(kernels.reduceStatsSerial(r.entry), { WG: r.wg, ...overrides },
       [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), x, partials, ranges], r.workgroups);
   } else if (r.variant === 'columns') {
-    rec.dispatch(kernels.reduceStatsColumns, { WG: REDUCE_WG, ...overrides },
+    rec.dispatch(kernels.reduceStatsColumns, { WG: r.wg, ...overrides },
       [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks, r.tx]), x, partials, ranges], r.workgroups);
   } else {
-    rec.dispatch(kernels.reduceStats(subgroups), { WG: REDUCE_WG, ...overrides },
+    rec.dispatch(kernels.reduceStats(subgroups), { WG: r.wg, ...overrides },
       [rec.uniform('reduce-params', [...view, r.chunkLen, r.chunks]), x, partials], r.workgroups);
   }
 }

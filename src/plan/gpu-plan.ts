@@ -19,6 +19,8 @@ export type ReduceVariant = 'rows' | 'columns' | 'serial';
 
 export interface ReducePlan {
   variant: ReduceVariant;
+  /** Workgroup size of the dispatch. */
+  wg: number;
   /**
    * Serial variant's entry in reduce_stats_serial.wgsl: `main_vec4` over float32 runs of 4k
    * floats, `main_vec4_columns` over float32 columns four at a time (rows of 4k floats).
@@ -45,7 +47,7 @@ export interface GpuPlan {
    * All stages in one dispatch: normalize_serial.wgsl (one invocation per group, software
    * adapters) or normalize_rows.wgsl (one workgroup per group held in registers, GPUs).
    */
-  fused: { kernel: 'serial' | 'rows'; entry: string; workgroups: [number, number, number]; why: string } | null;
+  fused: { kernel: 'serial' | 'rows'; entry: string; wg: number; workgroups: [number, number, number]; why: string } | null;
   reduce: ReducePlan | null;
   finalize: { workgroups: [number, number, number] } | null;
   /**
@@ -88,7 +90,24 @@ const SOFTWARE_LANES = 256;
 const FEW_GROUPS = 32;
 const FEW_GROUPS_MIN_SIZE = 4096;
 
+/** Workgroups a serial dispatch keeps at least, so that every core of a small CPU-backed adapter gets some. */
+const SERIAL_WORKGROUPS = 4;
+/** Smallest serial workgroup: one SIMD vector of lanes on a CPU-backed adapter. */
+const MIN_SERIAL_WG = 4;
+
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/**
+ * The workgroup size of a one-invocation-per-group serial dispatch (normalize_serial.wgsl,
+ * grad_serial.wgsl) of `invocations`: SERIAL_WG, halved (down to MIN_SERIAL_WG) while that
+ * leaves fewer than SERIAL_WORKGROUPS workgroups. A CPU-backed adapter runs a workgroup on one
+ * core: 64 BatchNorm channels in one workgroup of 64 left the other cores idle.
+ */
+export function serialWorkgroup(invocations: number): number {
+  let wg = SERIAL_WG;
+  while (wg > MIN_SERIAL_WG && invocations < SERIAL_WORKGROUPS * wg) wg /= 2;
+  return wg;
+}
 
 /** Workgroups for `n` invocations of `wg` that index as x + y * (nwg.x * wg). */
 export function linearGrid(n: number, wg: number, maxDim: number): [number, number, number] {
@@ -117,8 +136,9 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
     const n = ceilDiv(rows, chunkLen);
     const perGroup = columns ? v.s * n : n;
     const lanes = columns4 ? groupCount(walked) / 4 : groupCount(walked);
+    // chunks already give every core lanes (SOFTWARE_LANES); smaller workgroups measured slower.
     return {
-      variant: 'serial', entry: vec4 ? 'main_vec4' : columns4 ? 'main_vec4_columns' : 'main',
+      variant: 'serial', entry: vec4 ? 'main_vec4' : columns4 ? 'main_vec4_columns' : 'main', wg: SERIAL_WG,
       view: walked, workgroups: linearGrid(lanes * n, SERIAL_WG, maxDim), tx: 0, ty: 0,
       chunkLen, chunks: n, r1: 1, r2: perGroup, partials: groups * perGroup, why,
     };
@@ -150,7 +170,7 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
     const chunkLen = ceilDiv(v.p, rowChunks);
     const chunks = ceilDiv(v.p, chunkLen);
     return {
-      variant: 'columns', entry: 'main', view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
+      variant: 'columns', entry: 'main', wg: REDUCE_WG, view: v, workgroups: [tilesX, chunks, tilesZ], tx, ty, chunkLen, chunks,
       r1: chunks, r2: v.s, partials: v.o * chunks * width,
       why: `short runs (S=${v.s}): coalesced reads along rows, ${tx}x${ty} tiles`,
     };
@@ -162,7 +182,7 @@ export function chooseReduce(v: GroupView, a: AdapterTraits, float32Runs = false
   const chunks = ceilDiv(m, chunkLen);
   const gy = Math.min(groups, maxDim);
   return {
-    variant: 'rows', entry: 'main', view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
+    variant: 'rows', entry: 'main', wg: REDUCE_WG, view: v, workgroups: [chunks, gy, ceilDiv(groups, gy)], tx: 0, ty: 0, chunkLen, chunks,
     r1: 1, r2: chunks, partials: groups * chunks,
     why: `long runs (S=${v.s}): ${chunks} workgroup(s) per group of ${m}`,
   };
@@ -199,8 +219,9 @@ function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
   // main_vec4_pixels) beat one invocation per group walking runs of S.
   const pixels4 = !half && spec.rows.kind === 'pixels' && spec.rows.width % 4 === 0;
   if (serialFits && (a.prefer === 'serial' || (a.prefer === 'auto' && a.software && spec.view.s >= 4 && !fewGroups && !pixels4))) {
+    const wg = serialWorkgroup(groups);
     return {
-      kernel: 'serial', entry: entry ? `main_vec4_${entry}` : 'main', workgroups: linearGrid(groups, SERIAL_WG, a.maxWorkgroupsPerDim),
+      kernel: 'serial', entry: entry ? `main_vec4_${entry}` : 'main', wg, workgroups: linearGrid(groups, wg, a.maxWorkgroupsPerDim),
       why: 'software adapter: one invocation per group, two passes, no barriers',
     };
   }
@@ -209,7 +230,7 @@ function planFused(spec: NormSpec, a: AdapterTraits): GpuPlan['fused'] {
   if (gpuShaped && entry && spec.view.p === 1 && spec.view.s <= ROWS_MAX_GROUP && !spec.updateRunning) {
     const x = Math.min(groups, a.maxWorkgroupsPerDim);
     return {
-      kernel: 'rows', entry: `main_${entry}`, workgroups: [x, ceilDiv(groups, x), 1],
+      kernel: 'rows', entry: `main_${entry}`, wg: REDUCE_WG, workgroups: [x, ceilDiv(groups, x), 1],
       why: `contiguous groups of ${spec.view.s} held in registers: one read, one write`,
     };
   }

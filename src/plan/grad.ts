@@ -28,7 +28,7 @@
  */
 import { check } from '../errors';
 import { checkBoolean, checkOptions, describe } from './checks';
-import { linearGrid } from './gpu-plan';
+import { linearGrid, serialWorkgroup } from './gpu-plan';
 import type { AdapterTraits } from './gpu-plan';
 import type {
   BatchNormOptions, GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions, TensorHandle,
@@ -119,8 +119,7 @@ export const MERGE_WG = 64;
 const PER_LANE = 16;
 /** Row chunks of the columns entry at most. */
 const MAX_ROW_CHUNKS = 1024;
-/** grad_serial.wgsl's workgroup size at most, and its block of elements. */
-const SERIAL_WG = 64;
+/** grad_serial.wgsl's block of elements. */
 const SERIAL_BLOCK = 64;
 /**
  * grad_serial invocations that keep a small CPU adapter busy (four workgroups of four SIMD
@@ -232,8 +231,6 @@ function fusedPass(spec: GradSpec, maxDim: number): FusedPass {
   const n = spec.norm;
   const v = n.view;
   const wantParams = spec.outputs.weight || spec.outputs.bias;
-  // Workgroups of 64 unless that leaves fewer than four.
-  const wgFor = (invocations: number) => Math.max(4, Math.min(SERIAL_WG, 2 ** Math.floor(Math.log2(Math.max(1, invocations / 4)))));
   const u32 = (blockRows: number, rowBlock: number) => [v.o, v.p, v.q, v.s, n.paramQ, n.paramS, blockRows, rowBlock];
   if (n.rows.kind === 'features') {
     // [rows, 1, 1, width]: blocks of rows, so that the column cells are few (long serial
@@ -241,7 +238,7 @@ function fusedPass(spec: GradSpec, maxDim: number): FusedPass {
     const vec4 = v.s % 4 === 0;
     const rowBlock = Math.min(MAX_ROW_BLOCK, Math.max(1, Math.floor(v.o / SERIAL_MIN_INVOCATIONS)));
     const blocks = ceilDiv(v.o, rowBlock);
-    const wg = wgFor(blocks);
+    const wg = serialWorkgroup(blocks);
     return {
       entry: vec4 ? 'main_rows_vec4' : 'main_rows', u32: u32(1, rowBlock), workgroups: linearGrid(blocks, wg, maxDim), wg,
       direct: false, cells: wantParams ? blocks * v.s : 0,
@@ -254,7 +251,7 @@ function fusedPass(spec: GradSpec, maxDim: number): FusedPass {
   const units = lanes ? v.q * v.s / Math.max(4, v.s) : v.q;
   const direct = wantParams && (v.o === 1 || (v.o <= MAX_DIRECT_BLOCKS && units >= SERIAL_MIN_INVOCATIONS));
   const invocations = direct ? units : units * v.o;
-  const wg = wgFor(invocations);
+  const wg = serialWorkgroup(invocations);
   return {
     entry: lanes ? 'main_lanes' : vec4 ? 'main_spans_vec4' : 'main_spans',
     u32: u32(lanes ? SERIAL_BLOCK : Math.max(1, Math.floor(SERIAL_BLOCK / n.paramS)), 1),
