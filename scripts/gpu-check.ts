@@ -5,8 +5,9 @@
  * 2. every golden accuracy set under test/ (`test/golden*` with a manifest.json), with the
  *    planner's kernels and with `kernels: 'parallel'` (the GPU-shaped family);
  * 3. a benchmark subset: each workload's normgpu time, xvec4 (time ÷ a vec4 copy of the same
- *    bytes), the plan's traffic ratio from `engine.explain` (bytes moved ÷ one read and one
- *    write: what xvec4 would be if bandwidth bound it), and the speed-up over the CPU backend.
+ *    bytes), xfloor (time ÷ the op's access floor, accessFloor in demo/bench/workloads.ts), the
+ *    plan's traffic ratio from `engine.explain` (bytes moved ÷ one read and one write: what
+ *    xvec4 would be if bandwidth bound it), and the speed-up over the CPU backend.
  * The benchmark stops where the budget runs out (what it measured is still printed).
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -62,6 +63,8 @@ export interface BenchLine {
   id: string;
   ms: number | null;
   xvec4: number | null;
+  /** normgpu ms ÷ the workload's access floor. */
+  xfloor: number | null;
   traffic: number;
   /** CPU backend ms ÷ normgpu ms. */
   vsCpu: number | null;
@@ -168,16 +171,16 @@ export async function gpuCheck(o: GpuCheckOptions): Promise<GpuCheckReport> {
       const d = derive(partial!, wr);
       const ms = wr.results.normgpu?.ms ?? null;
       const cpu = wr.results['normgpu-cpu']?.ms ?? null;
-      bench.push({ id: wr.workload.id, ms, xvec4: d.xvec4.normgpu ?? null, vsCpu: ms && cpu ? cpu / ms : null, ...planOf(engine, wr.workload) });
+      bench.push({ id: wr.workload.id, ms, xvec4: d.xvec4.normgpu ?? null, xfloor: d.xfloor.normgpu ?? null, vsCpu: ms && cpu ? cpu / ms : null, ...planOf(engine, wr.workload) });
     }
   } finally {
     engine.dispose();
     parallel.dispose();
   }
   log('');
-  log('| workload | normgpu ms | xvec4 | traffic ÷ copy | CPU backend ÷ normgpu | plan |');
-  log('|---|---:|---:|---:|---:|---|');
-  for (const b of bench) log(`| ${b.id} | ${fmtMs(b.ms)} | ${fmtX(b.xvec4)} | ${fmtX(b.traffic)} | ${fmtX(b.vsCpu)} | ${b.plan} |`);
+  log('| workload | normgpu ms | xvec4 | xfloor | traffic ÷ copy | CPU backend ÷ normgpu | plan |');
+  log('|---|---:|---:|---:|---:|---:|---|');
+  for (const b of bench) log(`| ${b.id} | ${fmtMs(b.ms)} | ${fmtX(b.xvec4)} | ${fmtX(b.xfloor)} | ${fmtX(b.traffic)} | ${fmtX(b.vsCpu)} | ${b.plan} |`);
   if (notRun.length) log(`not run (budget of ${budgetMs / 1000} s): ${notRun.join(', ')}`);
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
   const ok = lines.every((l) => l.failed === 0) && bench.every((b) => b.ms !== null);

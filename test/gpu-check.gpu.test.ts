@@ -32,6 +32,7 @@ test('gpu-check: adapter, goldens on both kernel families, a benchmark subset wi
   for (const b of report.bench) {
     expect(b.ms).toBeGreaterThan(0);
     expect(b.xvec4).toBeGreaterThan(0);
+    expect(b.xfloor).toBeGreaterThan(0);
     expect(b.traffic).toBeGreaterThanOrEqual(1);
     expect(b.vsCpu).toBeGreaterThan(0);
   }

@@ -1,10 +1,11 @@
 /**
- * Derived figures (GB/s, xvec4, speed-up) and the tables and chart made from a BenchReport.
+ * Derived figures (GB/s, xvec4, access floor, speed-up) and the tables and chart made from a BenchReport.
  * Pure functions on plain data: the Benchmark tab, `npm run bench` and `npm run bench:node`
  * all print the same tables.
  */
 import type { BenchReport, ContenderResult, WorkloadResult } from './runner';
-import { OP_LABEL, describeShape } from './workloads';
+import { floorPartMs, oneShapeMs, type CeilingResult, type FloorPart } from './ceilings';
+import { OP_LABEL, accessFloor, describeShape, type AccessFloor, type Workload } from './workloads';
 
 export interface Derived {
   /** Mean of the vec4-copy medians at the start and the end for this size. */
@@ -12,6 +13,14 @@ export interface Derived {
   copyMs: number | null;
   gbps: Record<string, number | null>;
   xvec4: Record<string, number | null>;
+  /**
+   * The workload's access floor in ms on this adapter (accessFloor: the sum of its parts, each
+   * the mean of the start and end ceilings of the faster of its two shapes, floorPartMs); null
+   * when the report's ceilings have no floor parts.
+   */
+  floorMs: number | null;
+  /** Time ÷ floorMs: 1 is as fast as the op's unavoidable accesses allow. */
+  xfloor: Record<string, number | null>;
   /** Fastest of all peers (not normgpu) by median ms, and normgpu's speed-up over it (>1: normgpu faster). */
   fastestPeer: string | null;
   speedup: number | null;
@@ -28,11 +37,18 @@ export function derive(report: BenchReport, wr: WorkloadResult): Derived {
   const at = [...report.ceilings.start, ...report.ceilings.end].filter((c) => c.numel === w.numel);
   const vec4Ms = mean(at.map((c) => c.vec4Ms));
   const copyMs = mean(at.map((c) => c.copyMs));
+  const part = (p: FloorPart) => mean(at.flatMap((c) => floorPartMs(c, p) ?? []));
+  const floor = accessFloor(w);
+  const apply = part(floor.apply);
+  const read = floor.read ? part('read') : 0;
+  const floorMs = apply != null && read != null ? read + apply : null;
   const gbps: Record<string, number | null> = {};
   const xvec4: Record<string, number | null> = {};
+  const xfloor: Record<string, number | null> = {};
   for (const [id, r] of Object.entries(wr.results)) {
     gbps[id] = r.ms ? w.bytes / (r.ms / 1000) / 1e9 : null;
     xvec4[id] = r.ms && vec4Ms ? r.ms / vec4Ms : null;
+    xfloor[id] = r.ms && floorMs ? r.ms / floorMs : null;
   }
   let fastestPeer: string | null = null;
   for (const [id, r] of Object.entries(wr.results)) {
@@ -41,7 +57,58 @@ export function derive(report: BenchReport, wr: WorkloadResult): Derived {
   }
   const ours = wr.results.normgpu?.ms;
   const speedup = fastestPeer && ours ? wr.results[fastestPeer].ms! / ours : null;
-  return { vec4Ms, copyMs, gbps, xvec4, fastestPeer, speedup };
+  return { vec4Ms, copyMs, gbps, xvec4, floorMs, xfloor, fastestPeer, speedup };
+}
+
+/** An access floor as its parts, e.g. `read + affine`. */
+function floorLabel(f: AccessFloor): string {
+  return f.read ? `read + ${f.apply}` : f.apply;
+}
+
+/** `copy for BatchNorm eval; read + copy for BatchNorm train, InstanceNorm; ...` over the given workloads. */
+function floorRules(workloads: readonly Workload[]): string {
+  const ops = new Map<string, Set<string>>();
+  for (const w of workloads) {
+    const label = floorLabel(accessFloor(w));
+    if (!ops.has(label)) ops.set(label, new Set());
+    ops.get(label)!.add(`${OP_LABEL[w.op]}${w.layout === 'rows' ? ' rows' : ''}`);
+  }
+  return [...ops].map(([label, names]) => `${label} for ${[...names].join(', ')}`).join('; ');
+}
+
+/**
+ * Per size: the copy ceilings and the access-floor parts at the start → the end of the run,
+ * each part also as its floor time's mean ÷ the vec4 copy's. Parts measured in both shapes
+ * show both, one vec4 | the loop per invocation, with * on the faster (the floor's); older
+ * reports have the one-vec4 shape only.
+ */
+export function ceilingLines(report: BenchReport): string[] {
+  const ms = (a: number | undefined, b: number | undefined) => `${fmtMs(a)} → ${fmtMs(b)} ms`;
+  return report.ceilings.start.flatMap((a) => {
+    const b = report.ceilings.end.find((e) => e.numel === a.numel);
+    if (!b) return [];
+    const vec4 = (a.vec4Ms + b.vec4Ms) / 2;
+    const x = (k: FloorPart) => ` (${fmtX((floorPartMs(a, k)! + floorPartMs(b, k)!) / 2 / vec4)}×)`;
+    const head = `${a.numel.toLocaleString('en-US')} floats: vec4 copy`;
+    const b2b = `copyBufferToBuffer ${ms(a.copyMs, b.copyMs)}`;
+    const P = a.paramLength?.toLocaleString('en-US');
+    if (a.loopMs && b.loopMs) {
+      // A time, starred when its shape is the faster one at that end of the run.
+      const t = (c: CeilingResult, k: FloorPart, shape: 'one' | 'loop') =>
+        `${fmtMs(shape === 'one' ? oneShapeMs(c, k) : c.loopMs![k])}${c.fastest?.[k] === shape ? '*' : ''}`;
+      const both = (k: FloorPart) => `${t(a, k, 'one')} → ${t(b, k, 'one')} | ${t(a, k, 'loop')} → ${t(b, k, 'loop')} ms`;
+      const parts = (['read', 'scale', 'affine'] as const).map((k) => `${k} ${both(k)}${x(k)}`);
+      return [`${head} ${t(a, 'copy', 'one')} → ${t(b, 'copy', 'one')} ms (${a.loopVec4s} vec4/invocation: ${t(a, 'copy', 'loop')} → ${t(b, 'copy', 'loop')} ms), ${b2b}; `
+        + `floor parts (P = ${P}; ms with one | ${a.loopVec4s} vec4 per invocation, * = the faster shape, which the floor takes; in brackets its mean ÷ the vec4 copy): `
+        + `copy${x('copy')}, ${parts.join(', ')}`];
+    }
+    const line = `${head} ${ms(a.vec4Ms, b.vec4Ms)}, ${b2b}`;
+    const parts = (['read', 'scale', 'affine'] as const).flatMap((k) => {
+      const [pa, pb] = [a[`${k}Ms`], b[`${k}Ms`]];
+      return pa == null || pb == null ? [] : [`${k} ${ms(pa, pb)}${x(k)}`];
+    });
+    return [parts.length ? `${line}; floor parts (P = ${P}): ${parts.join(', ')}` : line];
+  });
 }
 
 export const fmtMs = (v: number | null | undefined) => (v == null ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
@@ -61,25 +128,39 @@ export function workloadLabel(wr: WorkloadResult): string {
   return `${OP_LABEL[wr.workload.op]} ${describeShape(wr.workload)}`;
 }
 
-/** Markdown tables: timings, then accuracy and what each contender ran, then failures, then the small-op chains. */
+/** Markdown tables: timings and the ceilings, then accuracy and what each contender ran, then failures, then the small-op chains. */
 export function markdownTables(report: BenchReport): string {
   if (!report.workloads.length) return chainTable(report);
   const cs = report.contenders;
   const peers = cs.filter((c) => isPeer(c.id));
   const cpu = cs.find((c) => c.id === 'normgpu-cpu');
   const lines: string[] = [];
-  const head = ['workload', 'vec4 copy', 'copyB2B', 'normgpu', 'GB/s', 'xvec4', '+read', ...(cpu ? ['CPU ref'] : []), ...peers.map((p) => p.label), ...(peers.length ? ['speed-up'] : [])];
+  const head = ['workload', 'vec4 copy', 'copyB2B', 'normgpu', 'GB/s', 'xvec4', 'floor', 'xfloor', '+read', ...(cpu ? ['CPU ref'] : []), ...peers.map((p) => p.label), ...(peers.length ? ['speed-up'] : [])];
   lines.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? '---:' : '---')).join('|')}|`);
   for (const wr of report.workloads) {
     const d = derive(report, wr);
     const n = wr.results.normgpu;
     const speed = d.speedup == null ? '–' : `${d.speedup.toFixed(2)}× vs ${cs.find((c) => c.id === d.fastestPeer)?.label}`;
     lines.push(`| ${[
-      workloadLabel(wr), fmtMs(d.vec4Ms), fmtMs(d.copyMs), cell(n, wr), fmtGbps(d.gbps.normgpu), fmtX(d.xvec4.normgpu), fmtMs(n?.readMs),
+      workloadLabel(wr), fmtMs(d.vec4Ms), fmtMs(d.copyMs), cell(n, wr), fmtGbps(d.gbps.normgpu), fmtX(d.xvec4.normgpu),
+      fmtX(d.floorMs && d.vec4Ms ? d.floorMs / d.vec4Ms : null), fmtX(d.xfloor.normgpu), fmtMs(n?.readMs),
       ...(cpu ? [cell(wr.results['normgpu-cpu'], wr)] : []), ...peers.map((p) => cell(wr.results[p.id], wr)), ...(peers.length ? [speed] : []),
     ].join(' | ')} |`);
   }
-  lines.push('', 'Median ms per call (10 timed calls, 5 at the largest shape; * = 3, the configuration was too slow for the default run\'s budget); normgpu GB/s counts one read of the input and one write of the output; xvec4 = time ÷ the vec4 copy kernel on the same bytes; +read adds copying the output to the host (wall clock); speed-up = the fastest of all peer columns ÷ normgpu (below 1: normgpu is slower).', '');
+  const rules = floorRules(report.workloads.map((wr) => wr.workload));
+  const loop = [...report.ceilings.start, ...report.ceilings.end].find((c) => c.loopVec4s)?.loopVec4s;
+  // Reports from before the looped shape timed each pass with one vec4 per invocation only.
+  const shapes = loop
+    ? `each pass's time in the faster of two kernel shapes on this adapter, one vec4 per invocation (GPU-shaped) or a loop of ${loop} consecutive vec4s per invocation (the shape CPU-backed adapters reward)`
+    : 'each pass\'s time as a kernel with one vec4 per invocation';
+  lines.push('', 'Median ms per call (10 timed calls, 5 at the largest shape; * = 3, the configuration was too slow for the default run\'s budget); '
+    + 'normgpu GB/s counts one read of the input and one write of the output; xvec4 = time ÷ the vec4 copy kernel (one vec4 per invocation) on the same bytes; '
+    + `floor = what the memory accesses the op cannot avoid cost on this adapter, given as xvec4 so that it reads against that column: the sum over its access passes (${rules}) of ${shapes}, `
+    + 'where read = a read-only vec4 pass over x (a statistics pass), copy = a vec4 copy, scale = x · w[i mod P] and affine = x · w[i mod P] + b[i mod P] as vec4, '
+    + 'P = one sample\'s [C,H,W] (a row for row ops), all measured in this run; xfloor = normgpu ÷ floor (1: normgpu is as fast as its accesses allow); '
+    + '+read adds copying the output to the host (wall clock); speed-up = the fastest of all peer columns ÷ normgpu (below 1: normgpu is slower).', '');
+  const ceilings = ceilingLines(report);
+  if (ceilings.length) lines.push('Ceilings and floor parts at the start → the end of the run (the tables use their mean):', '', ...ceilings.map((c) => `- ${c}`), '');
 
   const gpu = cs.filter((c) => c.kind === 'gpu');
   const head2 = ['workload', ...gpu.map((c) => `${c.label} xvec4`), ...gpu.map((c) => `${c.label} max err`)];
@@ -263,10 +344,5 @@ export function markdownReport(report: BenchReport, chartPath?: string): string 
   if (slower.length) lines.push('');
   lines.push(markdownTables(report));
   if (chartPath) lines.push(`![xvec4 per workload and contender](${chartPath})`, '');
-  const drift = report.ceilings.start.map((a) => {
-    const b = report.ceilings.end.find((e) => e.numel === a.numel);
-    return b ? `${a.numel.toLocaleString('en-US')} floats: vec4 copy ${fmtMs(a.vec4Ms)} → ${fmtMs(b.vec4Ms)} ms, copyBufferToBuffer ${fmtMs(a.copyMs)} → ${fmtMs(b.copyMs)} ms` : '';
-  }).filter(Boolean);
-  if (drift.length) lines.push('Ceilings at the start → the end of the run (the tables use their mean):', '', ...drift.map((d) => `- ${d}`), '');
   return lines.join('\n');
 }

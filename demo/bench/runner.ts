@@ -2,6 +2,8 @@
  * The benchmark run, shared by the demo's Benchmark tab, `npm run bench` (headless Chromium)
  * and `npm run bench:node` (Dawn): ceilings at the start, every workload with its contenders
  * interleaved iteration by iteration, the small-op chains (chains.ts), ceilings again at the end.
+ * The ceilings include the access floors' kernels (read, scale, affine, and all four parts
+ * looped: ceilings.ts).
  *
  * Per workload: each contender is prepared (inputs uploaded once, sessions built), warmed up,
  * checked against normgpu's float64 CPU reference, then timed `iterations` times in turns;
@@ -11,7 +13,7 @@ import { measureCeilings, type CeilingResult } from './ceilings';
 import { runChains, type Chain, type ChainResult } from './chains';
 import { runBackward, type BackwardCase, type BackwardResult, type TfjsGrad } from './backward';
 import { GpuTimer, median, timeWall } from './timer';
-import { makeData, type Workload } from './workloads';
+import { makeData, normalizedLength, type Workload } from './workloads';
 import type { Contender, ContenderFactory, Prepared } from './contenders/types';
 import { callOp, uploadData } from './contenders/normgpu';
 import { createEngine } from '../../src/index';
@@ -49,6 +51,7 @@ export interface BenchReport {
   seconds: number;
   environment: Record<string, string>;
   contenders: { id: string; label: string; kind: 'gpu' | 'cpu'; info: Record<string, string>; error?: string }[];
+  /** Copy ceilings and access-floor parts per size, at the start and the end of the run. */
   ceilings: { start: CeilingResult[]; end: CeilingResult[] };
   workloads: WorkloadResult[];
   /** Small-op chains, batched vs one submit per op (normgpu only). */
@@ -142,16 +145,18 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
     }
   }
   const ceilingTimer = live.find((l) => l.c.id === 'normgpu')?.timer ?? live.find((l) => l.timer)?.timer ?? null;
-  const sizes = [...new Set(opts.workloads.map((w) => w.numel))].sort((a, b) => a - b);
+  // One entry per size; the floors' parameter length P is the first such workload's normalized
+  // length (one sample's [C,H,W], or a row).
+  const sizes = [...new Map(opts.workloads.map((w) => [w.numel, normalizedLength(w)] as const).reverse())].sort((a, b) => a[0] - b[0]);
   const total = opts.workloads.length + (opts.chains?.length ?? 0) + (ceilingTimer ? 2 * sizes.length : 0);
   let done = 0;
   const step = (label: string) => opts.onProgress?.(done++, total, label);
 
   const ceilings = async (into: CeilingResult[], when: string) => {
     if (!ceilingTimer) return;
-    for (const numel of sizes) {
+    for (const [numel, paramLength] of sizes) {
       step(`ceilings (${when}) ${numel.toLocaleString('en-US')} floats`);
-      into.push(await measureCeilings(ceilingTimer, numel, opts.ceilingIterations ?? 10));
+      into.push(await measureCeilings(ceilingTimer, numel, opts.ceilingIterations ?? 10, { paramLength }));
     }
   };
 

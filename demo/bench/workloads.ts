@@ -121,6 +121,47 @@ export function channelCount(w: Workload): number {
   return w.layout === 'rows' ? w.dims[1] : w.dims[1];
 }
 
+/** The affine parameters every contender gets for workload `w` (makeData). */
+export interface ParamLayout {
+  /** One weight (and bias) per normalized element (LN/RMS); else one per channel. */
+  elementwise: boolean;
+  /** Whether a bias is passed (all but RMSNorm). */
+  bias: boolean;
+  /** Floats in the weight (and the bias). */
+  length: number;
+}
+
+export function paramLayout(w: Workload): ParamLayout {
+  const elementwise = w.op === 'layerNorm' || w.op === 'rmsNorm';
+  return { elementwise, bias: w.op !== 'rmsNorm', length: elementwise ? normalizedLength(w) : channelCount(w) };
+}
+
+/** A workload's access floor as the ceilings.ts kernels whose times add up to it. */
+export interface AccessFloor {
+  /** Read-only passes over x for the statistics (0 or 1). */
+  read: 0 | 1;
+  /** The pass that reads x and writes y. */
+  apply: 'copy' | 'scale' | 'affine';
+}
+
+/**
+ * The memory accesses workload `w` cannot avoid, as kernels of ceilings.ts: the table's floor
+ * is the sum of their times, each in the faster of its two shapes on the run's adapter.
+ * - Statistics from the data must be complete before the first output: one read pass over x,
+ *   unless a group fits on chip, as a row of the row workloads (at most 4096 floats) does in
+ *   one workgroup, which then applies from what it read. The conv workloads all count the
+ *   read (an InstanceNorm NCHW plane, H·W floats, could fit too: a floor of one copy).
+ *   BatchNorm eval's statistics are the running ones: no read.
+ * - The apply reads x and writes y. A per-channel weight and bias are a few floats that stay
+ *   cached, so that pass costs a copy; an elementwise weight adds a vec4 load per vec4
+ *   (scale), an elementwise bias one more (affine).
+ */
+export function accessFloor(w: Workload): AccessFloor {
+  const p = paramLayout(w);
+  const read = w.op === 'bnEval' || w.layout === 'rows' ? 0 : 1;
+  return { read, apply: !p.elementwise ? 'copy' : p.bias ? 'affine' : 'scale' };
+}
+
 /**
  * Activations with a per-channel offset and scale (so that statistics differ per group) plus
  * roughly Gaussian noise, and affine parameters near (1, 0).
@@ -138,10 +179,9 @@ export function makeData(w: Workload, seed = 1234): WorkloadData {
     const g = r() + r() + r() - 1.5; // variance 1/4
     x[i] = offset[ch] + scale[ch] * 2 * g;
   }
-  const perChannel = w.op === 'bnTrain' || w.op === 'bnEval' || w.op === 'instanceNorm' || w.op === 'groupNorm';
-  const paramLength = perChannel ? c : normalizedLength(w);
+  const { length: paramLength, bias: hasBias } = paramLayout(w);
   const weight = Float32Array.from({ length: paramLength }, () => 0.75 + 0.5 * r());
-  const bias = w.op === 'rmsNorm' ? undefined : Float32Array.from({ length: paramLength }, () => r() - 0.5);
+  const bias = hasBias ? Float32Array.from({ length: paramLength }, () => r() - 0.5) : undefined;
   const data: WorkloadData = { x, weight, bias, paramLength };
   if (w.op === 'bnTrain' || w.op === 'bnEval') {
     data.runningMean = Float32Array.from(offset, (v) => v + 0.1 * (r() - 0.5));
