@@ -45,6 +45,30 @@ function context2d(width: number, height: number, i: number): Context2D {
   return ctx;
 }
 
+/**
+ * One 2-D canvas reused across calls to shrink DOM images (a WebGPU engine keeps one): on a
+ * software rasterizer a new canvas and context cost as much as the draw itself. Sized per call
+ * and cleared before each use, so what it gives never depends on earlier calls.
+ */
+export class PixelCanvas {
+  #ctx: Context2D | null = null;
+
+  /** A cleared `width` x `height` context (image `i` names the error when there is no canvas). */
+  context(width: number, height: number, i: number): Context2D {
+    const ctx = this.#ctx;
+    if (!ctx) return (this.#ctx = context2d(width, height, i));
+    if (ctx.canvas.width !== width || ctx.canvas.height !== height) {
+      // Resizing clears the pixels and resets the context's state.
+      ctx.canvas.width = width;
+      ctx.canvas.height = height;
+    } else {
+      // Only the pixels: the one state readPixelsScaled sets, imageSmoothingEnabled, it sets each time.
+      ctx.clearRect(0, 0, width, height);
+    }
+    return ctx;
+  }
+}
+
 /** Pixels of image `i`, a DOM image, through a 2-D canvas (RGBA). */
 export function readPixels(s: ExternalImage, i: number): ImagePixels {
   const ctx = context2d(s.width, s.height, i);
@@ -60,12 +84,15 @@ export function canScale(s: ImageInput): boolean {
 /**
  * Image `i` resized and cropped as geometry `g` says into `outW` x `outH` pixels of bytes: a
  * DOM image by the browser's 2-D canvas (its own filter), bytes here with the kernel's taps
- * (torchvision's bilinear or nearest) rounded to bytes. Only the output's pixels are then uploaded.
+ * (torchvision's bilinear or nearest) rounded to bytes. Only the output's pixels go further.
+ * A DOM image is drawn on `canvas`, one source rectangle straight to the output size.
  */
-export function readPixelsScaled(s: ImageInput, i: number, g: ImageGeometry, outW: number, outH: number, nearest: boolean): ImagePixels {
+export function readPixelsScaled(
+  s: ImageInput, i: number, g: ImageGeometry, outW: number, outH: number, nearest: boolean, canvas: PixelCanvas,
+): ImagePixels {
   if (s.kind === 'bytes') return { data: scaleBytes(s, g, outW, outH, nearest), channels: s.channels };
   const [kx, ky] = [g.srcW / g.resizedW, g.srcH / g.resizedH];
-  const ctx = context2d(outW, outH, i);
+  const ctx = canvas.context(outW, outH, i);
   ctx.imageSmoothingEnabled = !nearest;
   ctx.drawImage((s as ExternalImage).source as CanvasImageSource, g.cropLeft * kx, g.cropTop * ky, outW * kx, outH * ky, 0, 0, outW, outH);
   return { data: ctx.getImageData(0, 0, outW, outH).data, channels: 4 };

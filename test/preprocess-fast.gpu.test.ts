@@ -2,8 +2,9 @@
  * `preprocess(..., { resizeMode: 'fast' })`: on a software adapter (this machine's SwiftShader)
  * resized byte images are shrunk to their crop window on the host before the upload. The
  * result is the kernel's taps (torchvision's bilinear or nearest) rounded to bytes: within a byte's rounding of
- * the exact path, and exactly the exact path applied to those shrunk bytes. GPU-shaped plans
- * and the CPU backend stay exact.
+ * the exact path, and exactly the exact path applied to those shrunk bytes (a batch shrunk whole
+ * is finished on the host: the kernel's float32 values, no dispatch). GPU-shaped plans and the
+ * CPU backend stay exact.
  */
 import { describe, expect, test } from 'vitest';
 import { createEngine, planPreprocess, preprocess, type Engine, type ImageBytes, type PreprocessOptions } from '../src/index';
@@ -106,8 +107,39 @@ describe("resizeMode 'fast' on a software adapter", () => {
       return bytes;
     };
     expect(await uploaded(options)).toBeGreaterThanOrEqual(640 * 480 * 4);
-    // 56 x 56 RGBA, plus the per-image table and the uniforms.
-    expect(await uploaded({ ...options, resizeMode: 'fast' })).toBeLessThan(56 * 56 * 4 + 1024);
+    // The batch is shrunk whole, so the host finishes it: only the [1, 3, 56, 56] tensor goes up.
+    expect(await uploaded({ ...options, resizeMode: 'fast' })).toBe(56 * 56 * 3 * 4);
+  });
+
+  test("a batch shrunk whole is finished on the host: no dispatch, the kernel's values bit for bit", async () => {
+    const device = gpu.device!;
+    const encoders = (o: PreprocessOptions, src: ImageBytes | ImageBytes[]) => {
+      let count = 0;
+      const original = device.createCommandEncoder;
+      device.createCommandEncoder = function (this: GPUDevice, ...args: Parameters<GPUDevice['createCommandEncoder']>) {
+        count++;
+        return original.apply(this, args);
+      } as GPUDevice['createCommandEncoder'];
+      try {
+        preprocess(gpu, src, o).dispose();
+      } finally {
+        device.createCommandEncoder = original;
+      }
+      return count;
+    };
+    const rgb = image(150, 100, 3, 10);
+    expect(encoders({ resize: [32, 32], resizeMode: 'fast' }, [rgb, image(90, 80, 4, 11)])).toBe(0);
+    expect(encoders({ resize: 32 }, rgb)).toBe(1);
+    // The kernel itself on the shrunk bytes, for every layout, channel mix, source width and a flip.
+    const more: PreprocessOptions[] = [
+      { channelOrder: 'grayscale', mean: [0.45], std: [0.226], resize: 24, centerCrop: [20, 18] },
+      { preset: 'caffe', channelOrder: 'grayscale', mean: [120.5], std: [1], resize: [30, 20], layout: 'channels-last', flipHorizontal: true },
+    ];
+    for (const [src, options] of [...cases.map((c) => [c.src(), c.options] as const), ...more.map((o) => [rgb, o] as const)]) {
+      const fast = await run(gpu, src, { ...options, resizeMode: 'fast' });
+      const kernel = await run(gpu, shrunk(src, options), { ...options, resize: undefined, centerCrop: undefined });
+      expect(maxDiff(fast, kernel), JSON.stringify(options)).toBe(0);
+    }
   });
 
   test('a batch mixes shrunk and unresized images; an image of the output size is read as is', async () => {

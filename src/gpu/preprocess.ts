@@ -1,17 +1,23 @@
 /**
  * Runs preprocess_image.wgsl: uploads the batch (bytes packed four per u32, or browser images
- * copied into the layers of one texture array) and records the one fused dispatch.
+ * copied into the layers of one texture array) and records the one fused dispatch. A
+ * `resizeMode: 'fast'` batch that a software adapter's host shrinks whole is finished there
+ * instead (preprocess-host.ts): only the tensor is uploaded, no dispatch.
  */
 import type { PreparedImages, Storage } from '../backend';
 import { check } from '../errors';
-import { canReadPixels, canScale, readPixels, readPixelsScaled, type ExternalImage, type ImageInput } from '../image-input';
+import {
+  canReadPixels, canScale, PixelCanvas, readPixels, readPixelsScaled, type ExternalImage, type ImageInput, type ImagePixels,
+} from '../image-input';
 import {
   croppedGeometry, planPreprocessGpu, PREPROCESS_WG, resamples, type PreprocessGpuPlan, type PreprocessSpec,
   type PreprocessKernels,
 } from '../plan/preprocess';
 import type { WebGpuBackend } from './backend';
+import { normalizeOnHost } from './preprocess-host';
 import { STORAGE_USAGE } from '../webgpu-flags';
 import type { Recorder } from './recorder';
+import { guardScopes } from './faults';
 
 // GPUTextureUsage values, fixed by the spec (the globals are missing before Dawn loads).
 const TEXTURE_COPY_DST = 0x02;
@@ -51,6 +57,41 @@ function bindsDirectly(texture: GPUTexture, batch: number): boolean {
 }
 
 /**
+ * What an engine reuses across `resizeMode: 'fast'` calls: its canvas (see PixelCanvas) and
+ * one image's output floats (a fresh array costs more than filling it: the pages are new).
+ */
+interface HostScratch {
+  canvas: PixelCanvas;
+  floats: Float32Array;
+}
+
+const hostScratches = new WeakMap<WebGpuBackend, HostScratch>();
+
+function hostScratch(backend: WebGpuBackend): HostScratch {
+  let scratch = hostScratches.get(backend);
+  if (!scratch) hostScratches.set(backend, (scratch = { canvas: new PixelCanvas(), floats: new Float32Array(0) }));
+  return scratch;
+}
+
+/** The output of a batch shrunk on the host, computed there and uploaded image by image. */
+function uploadOnHost(backend: WebGpuBackend, spec: PreprocessSpec, images: readonly ImagePixels[]): Storage {
+  backend.assertUsable();
+  const floats = spec.channels * spec.outW * spec.outH;
+  const scratch = hostScratch(backend);
+  if (scratch.floats.length < floats) scratch.floats = new Float32Array(floats);
+  const out = scratch.floats;
+  const { value: buffer, fault } = guardScopes(backend.device, 'normgpu:preprocess', () => {
+    const b = backend.pool.acquire(images.length * floats * 4, STORAGE_USAGE, 'normgpu:preprocess:output');
+    images.forEach((p, n) => {
+      normalizeOnHost(spec, p, out);
+      backend.device.queue.writeBuffer(b, n * floats * 4, out.buffer, 0, floats * 4);
+    });
+    return b;
+  });
+  return { kind: 'gpu', buffer, owned: true, fault };
+}
+
+/**
  * The GPU side of `preprocess`: how each source is uploaded, every device-dependent check
  * made before any work, then the runner of parts of the batch. Software adapters take DOM
  * images as bytes (see PreprocessGpuPlan.readExternalOnCpu). Video always does there: on
@@ -63,9 +104,14 @@ export function prepareImagesGpu(
   const plan = planPreprocessGpu(spec, backend.traits);
   const asBytes = (s: ImageInput) => s.kind === 'external' && canReadPixels() && (plan.readExternalOnCpu || (s.video && backend.traits.software));
   // resizeMode 'fast' on a software adapter: each resized image is shrunk to its crop window on the host.
-  const scaled = sources.map((s, i) => plan.shrinkOnCpu && resamples(spec.images[i]) && canScale(s));
+  const shrunk = sources.map((s, i) => (plan.shrinkOnCpu && resamples(spec.images[i]) && canScale(s)
+    ? readPixelsScaled(s, i, spec.images[i], spec.outW, spec.outH, spec.nearest, hostScratch(backend).canvas) : null));
+  // All of them: the kernel's remaining work is done there too (see preprocess-host.ts).
+  if (shrunk.every((p) => p !== null)) return (sub, start, end) => uploadOnHost(backend, sub, shrunk.slice(start, end));
+  const scaled = shrunk.map((p) => p !== null);
   const resolved: ImageInput[] = sources.map((s, i) => {
-    if (scaled[i]) return { kind: 'bytes', width: spec.outW, height: spec.outH, ...readPixelsScaled(s, i, spec.images[i], spec.outW, spec.outH, spec.nearest) };
+    const p = shrunk[i];
+    if (p) return { kind: 'bytes', width: spec.outW, height: spec.outH, ...p };
     return asBytes(s) ? { ...s, kind: 'bytes', ...readPixels(s as ExternalImage, i) } : s;
   });
   checkGpuSources(backend, resolved);

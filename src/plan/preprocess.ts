@@ -45,10 +45,11 @@ export interface PreprocessOptions {
    * adapter. `'fast'`: on a software adapter (SwiftShader, WARP...), where the shader runs on the
    * CPU, each resized image is first shrunk to its crop window on the host (a browser image by
    * the browser's 2-D canvas, as canvas pipelines such as transformers.js do; bytes by a
-   * bilinear pass rounded to bytes), so only the output's pixels are uploaded: much faster
-   * there, but values differ from torchvision's by about a byte's rounding (mean 4e-3 after
-   * ImageNet normalization; the canvas may also antialias). GPUs and the CPU backend compute
-   * `'exact'` either way.
+   * bilinear pass rounded to bytes), so only the output's pixels are uploaded (when every image
+   * of the batch is shrunk, the rest is computed there too and only the tensor is uploaded):
+   * much faster there, but values differ from torchvision's by about a byte's rounding (mean
+   * 4e-3 after ImageNet normalization; the canvas may also antialias). GPUs and the CPU backend
+   * compute `'exact'` either way.
    */
   resizeMode?: 'exact' | 'fast';
   /** Center crop of the (resized) image: a square side or `[height, width]` (torchvision `CenterCrop`). */
@@ -291,7 +292,9 @@ export interface PreprocessGpuPlan {
   readExternalOnCpu: boolean;
   /**
    * `resizeMode: 'fast'` on a software adapter: images that are resized are first shrunk to
-   * their crop window on the host, so the kernel reads only output-sized images.
+   * their crop window on the host, so the kernel reads only output-sized images; a batch shrunk
+   * whole is finished on the host, without the kernel (its completion is seen about 2 ms late
+   * there: src/gpu/preprocess-host.ts).
    */
   shrinkOnCpu: boolean;
   workgroups: [number, number, number];

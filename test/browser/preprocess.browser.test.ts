@@ -110,3 +110,72 @@ test('every browser image source gives the bytes path result on every backend', 
   }
   await page.close();
 });
+
+// resizeMode 'fast' on the software adapter: each engine shrinks DOM images on one canvas that
+// it reuses, resized or cleared per call. Every call must give what a fresh canvas gives: the
+// crop window drawn straight to the output size, then the bytes path (CPU backend). The source
+// is translucent, so a canvas not cleared between two calls of one size would show.
+const IN_PAGE_FAST = String.raw`(async () => {
+  const { createEngine, planPreprocess, preprocess } = await import('/dist/normgpu.js');
+  const W = 90, H = 70;
+  const src = new OffscreenCanvas(W, H);
+  const ctx = src.getContext('2d');
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      ctx.fillStyle = 'rgba(' + ((x * 37 + y * 11) % 256) + ',' + ((x * 5 + y * 23) % 256) + ',' + ((x * y) % 256) + ',' + (0.3 + 0.1 * ((x + y) % 8)) + ')';
+      ctx.fillRect(x, y, 1, 1);
+    }
+  }
+  const bitmap = await createImageBitmap(src);
+  const gpu = await createEngine({ backend: 'webgpu' });
+  const cpu = await createEngine({ backend: 'cpu' });
+  async function fresh(options) {
+    const spec = planPreprocess(bitmap, options);
+    const g = spec.images[0];
+    const kx = g.srcW / g.resizedW, ky = g.srcH / g.resizedH;
+    const c = new OffscreenCanvas(spec.outW, spec.outH).getContext('2d', { willReadFrequently: true });
+    c.imageSmoothingEnabled = !spec.nearest;
+    c.drawImage(bitmap, g.cropLeft * kx, g.cropTop * ky, spec.outW * kx, spec.outH * ky, 0, 0, spec.outW, spec.outH);
+    const { resize, centerCrop, resizeMode, ...rest } = options;
+    return preprocess(cpu, c.getImageData(0, 0, spec.outW, spec.outH), rest).read();
+  }
+  const calls = [
+    { resize: 40, centerCrop: [30, 36] },
+    { resize: 24, centerCrop: 20, interpolation: 'nearest' },
+    { resize: 40, centerCrop: [30, 36], flipHorizontal: true },
+    { resize: 40, centerCrop: [30, 36], interpolation: 'nearest' },
+    { resize: 40, centerCrop: [30, 36] },
+  ];
+  const rows = [];
+  for (const call of calls) {
+    const options = { preset: 'imagenet', resizeMode: 'fast', ...call };
+    gpu.device.pushErrorScope('validation');
+    const y = await preprocess(gpu, bitmap, options).read();
+    const gpuError = await gpu.device.popErrorScope();
+    const expected = await fresh(options);
+    let error = y.length === expected.length ? 0 : Infinity;
+    for (let i = 0; i < expected.length; i++) error = Math.max(error, Math.abs(y[i] - expected[i]) / (1 + Math.abs(expected[i])));
+    rows.push({ call: JSON.stringify(call), error, gpuError: gpuError ? gpuError.message : null });
+  }
+  const software = gpu.adapterInfo.software;
+  gpu.dispose();
+  cpu.dispose();
+  return JSON.stringify({ software, rows });
+})()`;
+
+test("resizeMode 'fast' reuses its canvas across calls of different sizes and gives what a fresh one gives", async () => {
+  const page = await chromium!.browser.newPage();
+  forwardPageProblems(page);
+  await page.goto(`${server!.url}/page.html`);
+  const { software, rows } = JSON.parse((await page.evaluate(IN_PAGE_FAST)) as string) as {
+    software: boolean; rows: { call: string; error: number; gpuError: string | null }[];
+  };
+  for (const r of rows) console.log(`[browser preprocess fast] ${r.call.padEnd(70)} ${r.gpuError ?? r.error.toExponential(2)}`);
+  expect(software, "'fast' shrinks on the host only on a software adapter").toBe(true);
+  expect(rows.length).toBe(5);
+  for (const r of rows) {
+    expect(r.gpuError, r.call).toBeNull();
+    expect(r.error, r.call).toBeLessThanOrEqual(1e-5);
+  }
+  await page.close();
+});
