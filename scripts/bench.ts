@@ -77,7 +77,8 @@ async function main(): Promise<number> {
   const server = await preview({ configFile: config, logLevel: 'warn', preview: { port: 0, host: '127.0.0.1', open: false } });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview gave no URL');
-  const chromium = await launchChromium();
+  // --expose-gc: the runner collects after each CPU contender's call, outside the timings.
+  const chromium = await launchChromium(['--js-flags=--expose-gc']);
   let report: BenchReport | undefined;
   try {
     const browserVersion = await chromium.browser.version();

@@ -18,6 +18,11 @@ import type { Contender, ContenderFactory, Prepared } from './contenders/types';
 import { callOp, uploadData } from './contenders/normgpu';
 import { createEngine } from '../../src/index';
 
+/** A full garbage collection where the runtime exposes one (Chromium and Node started with --expose-gc), else nothing. */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 export interface ContenderResult {
   /** Median ms (GPU timestamps, or wall for the CPU contender / without timestamps). */
   ms: number | null;
@@ -181,6 +186,9 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
           return t.method === 'wall' && timer.timestamps ? timer.time(() => p.run(), () => p.flush?.()) : t;
         }
         const ms = await timeWall(() => p.run());
+        // A CPU contender allocates its float64 work afresh each call; collect it now, outside
+        // any timing, or V8's concurrent collection takes a core from the next contender's call.
+        collectGarbage();
         return { ms, wallMs: ms, method: 'wall' as const };
       };
       const iterations = opts.iterations ?? w.iterations;

@@ -76,7 +76,7 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
     const peers = cs.filter((c) => isPeer(c.id));
     const t = el('table', { class: 'data', 'data-testid': 'bench-table' });
     const gpu = cs.filter((c) => c.kind === 'gpu');
-    const head = ['workload', 'vec4 copy ms', 'normgpu ms', 'GB/s', 'xvec4', '+read ms', ...cs.filter((c) => c.id === 'normgpu-cpu').map(() => 'CPU ms'),
+    const head = ['workload', 'vec4 copy ms', 'normgpu ms', 'GB/s', 'xvec4', 'floor', 'xfloor', '+read ms', ...cs.filter((c) => c.id === 'normgpu-cpu').map(() => 'CPU ms'),
       ...peers.map((p) => `${p.label} ms`), 'speed-up'];
     const acc = el('table', { class: 'data', 'data-testid': 'bench-accuracy' });
     acc.append(el('tr', {}, ...['workload', ...gpu.map((c) => `${c.label} xvec4`), ...gpu.map((c) => `${c.label} max err`)].map((h) => el('th', { text: h }))));
@@ -104,6 +104,8 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
         cellMs('normgpu'),
         el('td', { text: fmtGbps(d.gbps.normgpu) }),
         el('td', { text: fmtX(d.xvec4.normgpu) }),
+        el('td', { text: fmtX(d.floorMs && d.vec4Ms ? d.floorMs / d.vec4Ms : null) }),
+        el('td', { text: fmtX(d.xfloor.normgpu), 'data-xfloor': String(d.xfloor.normgpu) }),
         el('td', { text: fmtMs(wr.results.normgpu?.readMs) }),
         ...cs.filter((c) => c.id === 'normgpu-cpu').map((c) => cellMs(c.id)),
         ...peers.map((p) => cellMs(p.id)),
@@ -121,7 +123,7 @@ export function mountBenchmark(root: HTMLElement, ctx: DemoContext): void {
     table.innerHTML = '';
     table.append(t, el('p', { class: 'small muted', text: 'Median ms per call (hover a cell for what ran; * = fewer timed calls, held = too slow for the default budget). speed-up = the fastest other contender, normgpu\'s own CPU backend included, ÷ normgpu: green above 1 (normgpu is faster), red below. Against the CPU backend both times are wall clock (normgpu: call to GPU done).' }),
       el('h3', { text: 'Time ÷ vec4 copy, and accuracy', style: 'margin-top:14px' }), acc,
-      el('p', { class: 'small muted', text: 'xvec4 = time ÷ the vec4 copy kernel on the same bytes (about 1.5 is an ideal two-pass normalization, 1.0 a single-pass one). max err = max |y − normgpu\'s float64 CPU reference|.' }));
+      el('p', { class: 'small muted', text: 'xvec4 = time ÷ the vec4 copy kernel on the same bytes (about 1.5 is an ideal two-pass normalization, 1.0 a single-pass one); floor (in the results table) = the time of the memory passes the op cannot avoid on this adapter, as xvec4, and xfloor = normgpu ÷ floor. max err = max |y − normgpu\'s float64 CPU reference|.' }));
     const failed = cs.filter((c) => c.error);
     if (failed.length) table.append(el('p', { class: 'small err', text: failed.map((c) => `${c.label} did not start: ${c.error}`).join(' · ') }));
     meta.textContent = `${report.environment.adapter ?? ''} · ${report.environment.userAgent ?? ''}`;

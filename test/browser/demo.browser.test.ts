@@ -180,6 +180,10 @@ test('a short benchmark run in the page completes and renders its table and char
   expect(rows).toBe(1 + 14);
   const bars = await page.$$eval('[data-testid=bench-chart] svg rect', (rs) => rs.length);
   expect(bars).toBeGreaterThan(14);
+  // Every workload has its access floor from the same run's ceilings.
+  const xfloors = await page.$$eval('[data-testid=bench-table] td[data-xfloor]', (tds) => tds.map((td) => Number((td as HTMLElement).dataset.xfloor)));
+  expect(xfloors).toHaveLength(14);
+  for (const x of xfloors) expect(x).toBeGreaterThan(0);
   const failed = await page.$$eval('[data-testid=bench-table] td.bad', (tds) => tds.filter((td) => td.textContent === 'fail').map((td) => td.getAttribute('title')));
   expect(failed).toEqual([]);
   // speed-up = the fastest other contender, normgpu's CPU backend included (wall clock against
