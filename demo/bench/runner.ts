@@ -150,9 +150,11 @@ export async function runBenchmark(opts: BenchOptions): Promise<BenchReport> {
     }
   }
   const ceilingTimer = live.find((l) => l.c.id === 'normgpu')?.timer ?? live.find((l) => l.timer)?.timer ?? null;
-  // One entry per size; the floors' parameter length P is the first such workload's normalized
-  // length (one sample's [C,H,W], or a row).
-  const sizes = [...new Map(opts.workloads.map((w) => [w.numel, normalizedLength(w)] as const).reverse())].sort((a, b) => a[0] - b[0]);
+  // One entry per size, ascending; the floors' parameter length P is the first such workload's
+  // normalized length (one sample's [C,H,W], or a row).
+  const paramLengths = new Map<number, number>();
+  for (const w of opts.workloads) if (!paramLengths.has(w.numel)) paramLengths.set(w.numel, normalizedLength(w));
+  const sizes = [...paramLengths].sort((a, b) => a[0] - b[0]);
   const total = opts.workloads.length + (opts.chains?.length ?? 0) + (ceilingTimer ? 2 * sizes.length : 0);
   let done = 0;
   const step = (label: string) => opts.onProgress?.(done++, total, label);
